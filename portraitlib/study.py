@@ -1,0 +1,126 @@
+"""What every notebook opens with: ``ctx = pl.setup("01_style_prior", profile=profile)``.
+
+The context fixes the seeds, picks the device, and is how a notebook writes its outputs:
+``ctx.record(...)`` for results (JSON with provenance) and ``ctx.save_figure(...)`` for figures
+(PNG with deterministic metadata), both under ``reports/<profile>/``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from portraitlib.cache import ArtifactCache, atomic_write_bytes
+from portraitlib.paths import reports_dir
+from portraitlib.profiles import Profile, load_profile
+from portraitlib.provenance import code_version, git_commit, package_versions
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def pick_device(choice: str) -> torch.device:
+    """``cpu``, or for ``auto`` the first accelerator torch reports (else the CPU)."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device(type="cuda", index=torch.cuda.current_device())
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class StudyContext:
+    """One notebook's run: its profile, seed, device, output folders and artefact cache."""
+
+    notebook: str
+    """Notebook name, e.g. ``01_style_prior``; names the result file."""
+    profile: Profile
+    """The loaded profile."""
+    seed: int
+    """Seed of this run (the profile's unless overridden)."""
+    device: torch.device
+    """Where tensors go."""
+    cache: ArtifactCache
+    """Artefact cache for this profile and seed."""
+
+    @property
+    def reports(self) -> Path:
+        return reports_dir(self.profile.name)
+
+    @property
+    def figures(self) -> Path:
+        return self.reports / "figures"
+
+    @property
+    def results(self) -> Path:
+        return self.reports / "results"
+
+    def provenance(self) -> dict:
+        return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
+                "device": str(self.device), "git_commit": git_commit(),
+                "code_version": code_version(), "versions": package_versions()}
+
+    def record(self, values: dict) -> Path:
+        """Write ``values`` with provenance to ``reports/<profile>/results/<notebook>.json``."""
+        payload = {"values": _jsonable(values), "provenance": self.provenance()}
+        path = self.results / f"{self.notebook}.json"
+        text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False)
+        atomic_write_bytes(path, (text + "\n").encode())
+        return path
+
+    def save_figure(self, fig, name: str, *, dpi: int = 100) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png`` with deterministic metadata."""
+        path = self.figures / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # No software version or date in the PNG, so a rerun gives identical bytes; the
+        # description says what produced the figure.
+        fig.savefig(path, dpi=dpi, metadata={
+            "Software": None,
+            "Description": f"portraitlib {self.notebook}, profile {self.profile.name}, seed {self.seed}",
+        })
+        return path
+
+    def banner(self) -> str:
+        p = self.profile
+        return (f"portraitlib · {self.notebook} · profile {p.name} ({p.description}) · seed {self.seed}"
+                f" · device {self.device} · data {p.data_source}")
+
+
+def setup(notebook: str, *, profile: str, seed: int | None = None) -> StudyContext:
+    """Load the profile, seed everything, pick the device and return the notebook's context."""
+    loaded = load_profile(profile)
+    run_seed = loaded.seed if seed is None else int(seed)
+    seed_everything(run_seed)
+    ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed,
+                       device=pick_device(loaded.device),
+                       cache=ArtifactCache(profile=loaded.name, seed=run_seed))
+    print(ctx.banner())
+    return ctx
+
+
+def _jsonable(value):
+    """Turn tensors, arrays and numpy scalars into plain JSON values; reject NaN and inf."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.detach().cpu().tolist())
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"cannot record a non-finite number ({value})")
+    return value
