@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -78,6 +79,22 @@ class ArtifactCache:
         path = self.path(name, config)
         atomic_torch_save({"config": config, **artefact}, path)
         return path
+
+    def folder(self, name: str, config: dict, build: Callable[[Path], None]) -> Path:
+        """A folder artefact (e.g. a data set in EG3D layout): built into a temporary folder by
+        ``build(tmp)`` and renamed into place, so a half-written folder is never used."""
+        final = self.path(name, config).with_suffix("")
+        if final.is_dir():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            build(tmp)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
 
     def get_or_build(self, name: str, config: dict, build: Callable[[], dict]) -> dict:
         """Load the artefact for ``config``, or build, save and return it."""

@@ -8,8 +8,7 @@ at the pivot (0, 0, 0.2).
 Angles in this module are degrees. ``yaw`` is the camera's azimuth about the world y axis
 (positive: camera toward +x, showing the subject's left cheek), ``pitch`` its elevation (positive:
 camera above the face, looking down), ``roll`` a rotation of the camera about its viewing axis
-(positive: the image content turns clockwise... measured as the camera's right vector turning
-toward world down).
+(positive: the camera's right vector turns toward its un-rolled down vector).
 """
 from __future__ import annotations
 
@@ -120,9 +119,10 @@ def mirror_labels(labels: torch.Tensor) -> torch.Tensor:
 
 
 def angular_error(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
-    """Angle in degrees (N,) between the viewing directions of two sets of labels."""
-    fa = split_labels(labels_a)[0][:, :3, 2]
-    fb = split_labels(labels_b)[0][:, :3, 2]
+    """Viewpoint error in degrees (N,): the angle between the two cameras' positions seen from the
+    world origin (for orbit cameras, the orbit angle between them; a yaw error of 10 deg is 10)."""
+    fa = split_labels(labels_a)[0][:, :3, 3]
+    fb = split_labels(labels_b)[0][:, :3, 3]
     cos = torch.nn.functional.cosine_similarity(fa.double(), fb.double(), dim=-1).clamp(-1, 1)
     return torch.rad2deg(torch.acos(cos)).float()
 

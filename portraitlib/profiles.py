@@ -39,14 +39,21 @@ class WorldConfig:
     """Unpaired exemplars per style (the paper's ~20)."""
     styles: tuple[str, ...] = STYLES
     """Which styles the study trains; a subset of ``portraitlib.profiles.STYLES``."""
-    samples_per_ray: int = 48
-    """Ray-marching samples per pixel when rendering the world."""
+    trace_steps: int = 48
+    """Sphere-tracing steps per pixel when rendering the world."""
+    supersample: int = 1
+    """Anti-aliasing: render at this multiple of ``image_size`` and average down."""
+    pose_set_per_look: int = 300
+    """Training images per look (real and each style) for the stylized-image pose regressor."""
+    pose_epochs: int = 12
+    """Training epochs of the pose regressor."""
 
     def __post_init__(self):
         bad = [s for s in self.styles if s not in STYLES]
         if bad:
             raise ProfileError(f"unknown style(s) {bad}; valid styles: {list(STYLES)}")
-        for name in ("image_size", "n_train", "n_test", "n_exemplars", "samples_per_ray"):
+        for name in ("image_size", "n_train", "n_test", "n_exemplars", "trace_steps", "supersample",
+                     "pose_set_per_look", "pose_epochs"):
             if getattr(self, name) <= 0:
                 raise ProfileError(f"world.{name} must be positive, got {getattr(self, name)}")
 

@@ -1,7 +1,7 @@
 """The synthetic 3D head world: identities, looks (real and five styles) and a renderer."""
 from portraitlib.world.head import MATERIALS, head_sdf
 from portraitlib.world.identity import LATENT_DIM, HeadParams, params_from_latent, sample_latents
-from portraitlib.world.render import FAR, NEAR, Render, Scene, render
+from portraitlib.world.renderer import FAR, NEAR, Render, Scene, render
 from portraitlib.world.styles import REAL, STYLE_SPECS, StyleSpec, get_style
 
 __all__ = ["FAR", "LATENT_DIM", "MATERIALS", "NEAR", "REAL", "STYLE_SPECS", "HeadParams", "Render",

@@ -106,7 +106,7 @@ def _hair(p, h: HeadParams):
     window = ellipsoid(p, _vec(h, 0, -0.07, 0.2), _vec(h, 0.155 * h.head_width, 0.235, 0.2))
     cap = ellipsoid(p, _vec(h, 0, 0.085, -0.04), _vec(h, 0.183 * h.head_width * v, 0.222 * h.head_height * v, 0.222 * v))
     length = h.hair_length
-    back = ellipsoid(p, _vec(h, 0, 0.02 - 0.2 * length, -0.09), _vec(h, 0.185 * v, 0.07 + 0.24 * length, 0.14 * v))
+    back = ellipsoid(p, _vec(h, 0, 0.02 - 0.2 * length, -0.11), _vec(h, 0.185 * v, 0.07 + 0.24 * length, 0.12 * v))
     back = back + _ABSENT * (_col(length) < 0.3).float()
     return torch.maximum(smooth_union(cap, back, 0.05), -window)
 

@@ -7,7 +7,7 @@ of 3D stylization.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import torch
@@ -62,6 +62,9 @@ class StyleSpec:
 
     def apply_geometry(self, heads: HeadParams) -> HeadParams:
         """The heads as this style draws them."""
+        unknown = sorted(set(self.geometry) - {f.name for f in fields(heads)})
+        if unknown:
+            raise ValueError(f"style {self.name!r}: unknown head parameter(s) {unknown}")
         return heads.replace(**{name: getattr(heads, name) * factor for name, factor in self.geometry.items()})
 
 

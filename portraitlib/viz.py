@@ -1,0 +1,30 @@
+"""Figures shared by the notebooks."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+
+def image_grid(images: torch.Tensor, *, row_labels=None, col_labels=None, title: str | None = None,
+               cell: float = 1.3, cmap: str | None = None):
+    """A figure of images (rows, cols, C, H, W) with C = 3 (RGB in [0, 1]) or 1 (shown with ``cmap``)."""
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            img = images[r, c].detach().cpu()
+            if img.shape[0] == 1:
+                ax.imshow(img[0], cmap=cmap or "viridis")
+            else:
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row_labels is not None and c == 0:
+                ax.set_ylabel(row_labels[r], fontsize=8)
+            if col_labels is not None and r == 0:
+                ax.set_title(col_labels[c], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

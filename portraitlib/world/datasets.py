@@ -1,0 +1,153 @@
+"""Data sets of the head world, in memory and in EG3D's layout on disk.
+
+EG3D layout: ``img_00000000.png``... plus ``dataset.json`` = ``{"labels": [[name, [25 floats]], ...]}``.
+Beside it ``groundtruth.pt`` keeps what only the world knows: identity latents, angles, depth
+and masks (read back with ``weights_only=True``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from portraitlib import cameras
+from portraitlib.profiles import STYLES, WorldConfig
+from portraitlib.cache import atomic_torch_save, atomic_write_bytes, safe_torch_load
+from portraitlib.world.identity import params_from_latent, sample_latents
+from portraitlib.world.renderer import Scene, render
+from portraitlib.world.styles import get_style
+
+SPLIT_SEEDS = {"train": 1, "test": 2, "exemplars": 3}
+"""Offsets that keep the identities of each split apart for one study seed."""
+
+
+@dataclass(frozen=True)
+class WorldSet:
+    """N rendered images of the world with their cameras and ground truth."""
+
+    look: str
+    """``real`` or a style name."""
+    images: torch.Tensor
+    """(N, 3, R, R) in [0, 1]."""
+    labels: torch.Tensor
+    """(N, 25) EG3D camera labels."""
+    angles: torch.Tensor
+    """(N, 3) yaw, pitch, roll in degrees."""
+    latents: torch.Tensor
+    """(N, LATENT_DIM) identity latents."""
+    depth: torch.Tensor
+    """(N, 1, R, R) ray distance (far plane on the background)."""
+    mask: torch.Tensor
+    """(N, 1, R, R) foreground coverage in [0, 1]."""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def split_generator(seed: int, split: str, look: str = "real") -> torch.Generator:
+    """A generator for one split of one study seed (styles get their own exemplar identities)."""
+    look_offset = 0 if look == "real" else 100 + STYLES.index(look)
+    return torch.Generator().manual_seed(seed * 10_000 + SPLIT_SEEDS[split] * 1_000 + look_offset)
+
+
+def render_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, config: WorldConfig,
+               scene: Scene | None = None, batch: int = 64, progress: str | None = None) -> WorldSet:
+    """Render identities ``latents`` (N, D) at ``angles`` (N, 3) in ``look``; the ground truth of
+    any look at any camera. ``scene`` gives per-image light and background (real look)."""
+    style = get_style(look)
+    c2w = cameras.orbit_camera(angles[:, 0], angles[:, 1], angles[:, 2])
+    parts = []
+    steps = range(0, len(latents), batch)
+    for start in tqdm(steps, desc=progress, disable=progress is None, leave=False):
+        rows = slice(start, start + batch)
+        out = render(params_from_latent(latents[rows]), c2w[rows], resolution=config.image_size, style=style,
+                     scene=None if scene is None else scene.index(rows), supersample=config.supersample,
+                     steps=config.trace_steps)
+        parts.append(out)
+    return WorldSet(look=look, images=torch.cat([p.rgb for p in parts]), labels=cameras.make_labels(c2w),
+                    angles=angles.clone(), latents=latents.clone(),
+                    depth=torch.cat([p.depth for p in parts]), mask=torch.cat([p.mask for p in parts]))
+
+
+def make_real_set(n: int, *, split: str, seed: int, config: WorldConfig) -> WorldSet:
+    """The "real photo" set (CelebA-HQ stand-in): FFHQ-like poses and varied light."""
+    g = split_generator(seed, split)
+    latents = sample_latents(n, generator=g)
+    angles = cameras.sample_poses(n, generator=g, kind="ffhq")
+    return render_set(latents, angles, look="real", config=config, scene=Scene.sample(n, generator=g),
+                      progress=f"world real/{split}")
+
+
+def make_exemplars(style: str, n: int, *, seed: int, config: WorldConfig) -> WorldSet:
+    """~20 unpaired exemplars of a style: other identities, mostly frontal as artists draw."""
+    g = split_generator(seed, "exemplars", style)
+    latents = sample_latents(n, generator=g)
+    angles = cameras.sample_poses(n, generator=g, kind="artist")
+    return render_set(latents, angles, look=style, config=config, progress=f"world exemplars/{style}")
+
+
+def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int,
+                  config: WorldConfig) -> WorldSet:
+    """Images of every look at poses spread over yaw +-45 and pitch +-20 (``train``), or at
+    FFHQ-like poses (``test``), with new identities: data of the pose regressor."""
+    g = torch.Generator().manual_seed(seed * 10_000 + 7_000 + SPLIT_SEEDS[split])
+    kind = "uniform" if split == "train" else "ffhq"
+    sets = []
+    for look in looks:
+        latents = sample_latents(n_per_look, generator=g)
+        angles = cameras.sample_poses(n_per_look, generator=g, kind=kind)
+        scene = Scene.sample(n_per_look, generator=g) if look == "real" else None
+        sets.append(render_set(latents, angles, look=look, config=config, scene=scene,
+                               progress=f"world pose/{split}/{look}"))
+    return concat(sets)
+
+
+def concat(sets: list[WorldSet]) -> WorldSet:
+    """One set of several (its ``look`` joins theirs with '+')."""
+    return WorldSet(look="+".join(s.look for s in sets),
+                    **{name: torch.cat([getattr(s, name) for s in sets])
+                       for name in ("images", "labels", "angles", "latents", "depth", "mask")})
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, R, R) in [0, 1] to (N, R, R, 3) uint8."""
+    return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def save_eg3d(data: WorldSet, folder: Path) -> Path:
+    """Write ``data`` in EG3D's layout (+ ``groundtruth.pt``); returns ``dataset.json``'s path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"img_{i:08d}.png" for i in range(len(data))]
+    for name, pixels in zip(names, to_uint8(data.images)):
+        Image.fromarray(pixels).save(folder / name)
+    labels = [[name, [round(float(v), 7) for v in label]] for name, label in zip(names, data.labels)]
+    atomic_torch_save({"look": data.look, "angles": data.angles, "latents": data.latents,
+                       "depth": data.depth.half(), "mask": data.mask.half()}, folder / "groundtruth.pt")
+    path = folder / "dataset.json"
+    atomic_write_bytes(path, json.dumps({"labels": labels}).encode())
+    return path
+
+
+def load_eg3d(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Images (N, 3, R, R) in [0, 1], labels (N, 25) and file names of an EG3D-layout folder."""
+    folder = Path(folder)
+    meta = folder / "dataset.json"
+    if not meta.exists():
+        raise FileNotFoundError(f"{meta} not found: an EG3D data set needs dataset.json beside its images")
+    entries = json.loads(meta.read_text())["labels"]
+    images = np.stack([np.asarray(Image.open(folder / name).convert("RGB")) for name, _ in entries])
+    labels = torch.tensor([label for _, label in entries], dtype=torch.float32)
+    if labels.shape[1:] != (25,):
+        raise ValueError(f"{meta}: labels must have 25 numbers, got shape {tuple(labels.shape)}")
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels, [n for n, _ in entries]
+
+
+def load_groundtruth(folder: Path) -> dict:
+    """The world's ground truth saved beside an EG3D-layout set."""
+    return safe_torch_load(Path(folder) / "groundtruth.pt")
