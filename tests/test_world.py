@@ -103,3 +103,17 @@ def test_a_new_style_is_made_from_parameters(heads):
 def test_render_rejects_mismatched_cameras(heads):
     with pytest.raises(ValueError, match="one camera"):
         world.render(heads, cameras.orbit_camera(0.0, 0.0), resolution=RES)
+
+
+def test_tracing_envelope_contains_every_head_and_style():
+    from portraitlib.world.renderer import _envelope
+
+    g = torch.Generator().manual_seed(0)
+    extremes = torch.randn(64, world.LATENT_DIM, generator=g).sign() * 3  # parameters at their range ends
+    grid = torch.stack(torch.meshgrid(*[torch.linspace(-0.7, 0.7, 36)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    for look in world.STYLE_SPECS:
+        heads = world.get_style(look).apply_geometry(world.params_from_latent(extremes))
+        for i in range(0, 64, 16):
+            inside = head_sdf(grid.expand(16, -1, -1), heads.index(slice(i, i + 16))) < 0
+            assert inside.any()
+            assert (_envelope(grid[inside.any(0)]) < 0).all(), f"{look}: a head pokes out of the envelope"

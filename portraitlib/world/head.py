@@ -79,7 +79,8 @@ def head_parts(p: torch.Tensor, h: HeadParams) -> torch.Tensor:
     tip = ellipsoid(p, _vec(h, 0, -0.005 - 0.055 * h.nose_length, 0.2 + 0.035 * h.nose_protrusion),
                     _vec(h, 0.026 * h.nose_width, 0.022, 0.024))
     skin = smooth_union(skin, smooth_union(bridge, tip, 0.02), 0.02)
-    neck = torch.maximum((p[..., [0, 2]] - torch.tensor([0.0, -0.03])).norm(dim=-1) - 0.085, p[..., 1] + 0.1)
+    neck = torch.maximum((p[..., [0, 2]] - torch.tensor([0.0, -0.03])).norm(dim=-1) - 0.085,
+                         (p[..., 1] + 0.36).abs() - 0.26)  # from y = -0.62 up to -0.1
     skin = smooth_union(skin, neck, 0.05)
     centres, radius = eye_centres(h), _col(eye_radius(h))
     eyes = torch.full_like(skin, _ABSENT)
