@@ -1,0 +1,152 @@
+"""Image metrics: MSE, PSNR, SSIM, LPIPS (real or labelled random trunk), CLIP score, pose error.
+
+Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric object carries a
+``name`` that says which network produced its numbers; tables and logs print that name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from portraitlib import cameras
+
+DATA_RANGE = 1.0
+"""Images are compared in [0, 1]."""
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+"""torchvision's AlexNet weights, the LPIPS trunk."""
+
+
+def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per image (N,)."""
+    return (x - y).pow(2).flatten(1).mean(1)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image (N,), for data range 1."""
+    return 10 * torch.log10(DATA_RANGE ** 2 / mse(x, y).clamp_min(1e-12))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    return (g / g.sum()).float()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity per image (N,): the standard definition (Wang et al. 2004) with an
+    11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, data range 1, population
+    statistics, averaged over channels and the valid (unpadded) window positions."""
+    c1, c2 = (0.01 * DATA_RANGE) ** 2, (0.03 * DATA_RANGE) ** 2
+    g = _gaussian_window(window, sigma).to(x)
+    channels = x.shape[1]
+    kernel_h = g.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    kernel_v = g.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+
+    def blur(t):
+        return F.conv2d(F.conv2d(t, kernel_h, groups=channels), kernel_v, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return s.flatten(1).mean(1)
+
+
+class LPIPS(nn.Module):
+    """LPIPS distance per image (N,) through the ``lpips`` package (AlexNet trunk, v0.1 heads).
+
+    ``name`` is ``lpips_alex`` with torchvision's real AlexNet weights, or ``lpips_rand`` with a
+    seeded random trunk: a labelled stand-in that is never reported as LPIPS.
+    """
+
+    def __init__(self, *, random_trunk: bool, seed: int = 0):
+        super().__init__()
+        import lpips
+
+        self.name = "lpips_rand" if random_trunk else "lpips_alex"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=random_trunk, verbose=False)
+        self.net.eval().requires_grad_(False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1, y * 2 - 1).flatten()
+
+
+def alexnet_weights_path() -> Path:
+    """Where torchvision keeps (and looks for) the AlexNet weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+
+
+def load_lpips(policy: Literal["alex", "alex_or_random"], *, seed: int = 0) -> LPIPS:
+    """LPIPS as a profile allows: ``alex`` needs the real trunk (cached, or downloaded where the
+    network allows) and raises if it cannot be had; ``alex_or_random`` falls back to the seeded
+    random trunk, named ``lpips_rand``."""
+    if policy not in ("alex", "alex_or_random"):
+        raise ValueError(f"unknown LPIPS policy {policy!r}; valid: alex, alex_or_random")
+    if not alexnet_weights_path().exists():
+        _try_download_alexnet()
+    if alexnet_weights_path().exists():
+        return LPIPS(random_trunk=False, seed=seed)
+    if policy == "alex_or_random":
+        return LPIPS(random_trunk=True, seed=seed)
+    raise FileNotFoundError(
+        f"LPIPS needs torchvision's AlexNet weights {ALEXNET_FILE}, which are not at "
+        f"{alexnet_weights_path()} and could not be downloaded. Put the file there (or set TORCH_HOME), "
+        f"or use a profile whose metrics.lpips is 'alex_or_random' to report 'lpips_rand' instead.")
+
+
+def _try_download_alexnet() -> None:
+    from torchvision.models import AlexNet_Weights
+
+    try:
+        AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except OSError:  # offline: URLError and friends
+        pass
+
+
+class CLIPScore(nn.Module):
+    """CLIP score per image (N,): 100 * max(cos(image, text), 0) with open_clip.
+
+    Offline, pretrained weights cannot be fetched: without ``allow_random`` that is an error; with
+    it the model is randomly initialised and ``name`` ends in ``(random weights: meaningless)``.
+    """
+
+    def __init__(self, *, model: str = "ViT-B-32", pretrained: str | None = "openai", allow_random: bool = False):
+        super().__init__()
+        import open_clip
+
+        try:
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained)
+            self.name = f"clip_score ({model}/{pretrained})"
+        except (OSError, RuntimeError) as error:
+            if not allow_random:
+                raise RuntimeError(f"CLIP weights {model}/{pretrained} could not be loaded ({error}); they come "
+                                   "from a model hub. Connect once to cache them, or pass allow_random=True "
+                                   "for a code-path test whose scores mean nothing.") from error
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(model, pretrained=None)
+            self.name = f"clip_score ({model}, random weights: meaningless)"
+        if pretrained is None:
+            self.name = f"clip_score ({model}, random weights: meaningless)"
+        self.tokenizer = open_clip.get_tokenizer(model)
+        self.model.eval().requires_grad_(False)
+        visual = self.model.visual
+        self.size = visual.image_size if isinstance(visual.image_size, int) else visual.image_size[0]
+        self.register_buffer("mean", torch.tensor(getattr(visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(getattr(visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        x = F.interpolate(images, size=(self.size, self.size), mode="bicubic", align_corners=False, antialias=True)
+        image_features = F.normalize(self.model.encode_image((x - self.mean) / self.std), dim=-1)
+        text_features = F.normalize(self.model.encode_text(self.tokenizer(texts)), dim=-1)
+        return 100 * (image_features * text_features).sum(-1).clamp_min(0)
+
+
+def pose_error_deg(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
+    """Viewpoint error in degrees (N,) between camera labels (see ``cameras.angular_error``)."""
+    return cameras.angular_error(labels_a, labels_b)
