@@ -1,0 +1,69 @@
+"""Generator configurations: the official ffhq512-128 one and the small ones of the CPU profiles."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TriPlaneConfig:
+    """Sizes of a tri-plane generator (EG3D)."""
+
+    z_dim: int = 512
+    """Latent size."""
+    w_dim: int = 512
+    """Intermediate latent size."""
+    c_dim: int = 25
+    """Camera label size (cam2world + intrinsics)."""
+    mapping_layers: int = 2
+    """FC layers of the mapping network."""
+    plane_resolution: int = 256
+    """Side of each feature plane (the backbone's output resolution)."""
+    plane_channels: int = 32
+    """Channels per plane (the backbone outputs 3 x this)."""
+    channel_base: int = 32768
+    """Backbone channels at resolution r: min(channel_base // r, channel_max)."""
+    channel_max: int = 512
+    """Cap on backbone channels."""
+    decoder_hidden: int = 64
+    """Hidden width of the OSG decoder."""
+    neural_rendering_resolution: int = 128
+    """Side of the volume-rendered raw image (rays per side)."""
+    img_resolution: int = 512
+    """Side of the super-resolved output image (2x the super-resolution head's input)."""
+    sr_channels: tuple[int, int] = (256, 128)
+    """Channels of the super-resolution blocks (block0 at img/2, block1 at img)."""
+    coarse_samples: int = 48
+    """Stratified samples per ray."""
+    fine_samples: int = 48
+    """Importance samples per ray."""
+    ray_start: float = 2.25
+    """Near bound of the rays (distance from the camera)."""
+    ray_end: float = 3.3
+    """Far bound of the rays."""
+    box_warp: float = 1.0
+    """Side of the cube the planes cover, centred at the origin."""
+    plane_layout: str = "official"
+    """``official``: (x,y), (x,z), (z,x) as the released weights need; ``corrected``: (x,y), (x,z), (y,z)."""
+    c_scale: float = 1.0
+    """Scale of the camera label fed to the mapping (generator pose conditioning)."""
+
+    @property
+    def num_sr_ws(self) -> int:
+        return 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PAPER = TriPlaneConfig()
+"""Exactly the official ffhq512-128 generator."""
+
+MINI = TriPlaneConfig(z_dim=128, w_dim=128, plane_resolution=32, plane_channels=16, channel_base=2048,
+                      channel_max=64, decoder_hidden=32, neural_rendering_resolution=32, img_resolution=64,
+                      sr_channels=(32, 16), coarse_samples=24, fine_samples=24, plane_layout="corrected")
+"""The mini profile's generator: 64 px output from 32 x 32 rays, narrow convs (CPU budget)."""
+
+SMOKE = TriPlaneConfig(z_dim=32, w_dim=32, plane_resolution=16, plane_channels=8, channel_base=256,
+                       channel_max=32, decoder_hidden=16, neural_rendering_resolution=16, img_resolution=32,
+                       sr_channels=(16, 8), coarse_samples=12, fine_samples=12, plane_layout="corrected")
+"""The smoke profile's generator: every code path at the smallest sizes."""
