@@ -168,3 +168,15 @@ def test_fir_resampling_and_up_conv_preserve_constants():
 def test_stylegan2_generator_runs_at_small_size():
     g = StyleGAN2Generator(z_dim=32, w_dim=32, img_resolution=32, channel_base=512, channel_max=32, mapping_layers=2)
     assert g(torch.randn(2, 32)).shape == (2, 3, 32, 32) and g.num_ws == 8
+
+
+def test_pose_conditioning_swap_probability():
+    from portraitlib.nets.triplane import swap_conditioning
+
+    c = cameras.labels_from_angles(torch.linspace(-40, 40, 400), torch.zeros(400))
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(swap_conditioning(c, probability=0.0, generator=g), c)
+    swapped = swap_conditioning(c, probability=0.5, generator=g)
+    changed = (swapped != c).any(1).float().mean().item()
+    assert 0.4 < changed < 0.6
+    assert all(any(torch.equal(row, other) for other in c) for row in swapped[:20]), "rows come from the batch"

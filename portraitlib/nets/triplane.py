@@ -125,3 +125,12 @@ class TriPlaneGenerator(nn.Module):
         (EG3D's generator pose conditioning; training swaps it for another sample's at times)."""
         ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi=truncation_psi)
         return self.synthesis(ws, c, **kwargs)
+
+
+def swap_conditioning(c: torch.Tensor, *, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """EG3D's generator pose conditioning regulariser: each row of c (N, 25) is replaced, with
+    ``probability``, by another row (a shuffled copy), so the mapping does not learn to tie
+    the identity to the rendering camera."""
+    swap = torch.rand(len(c), generator=generator) < probability
+    shuffled = c[torch.randperm(len(c), generator=generator)]
+    return torch.where(swap.to(c.device).unsqueeze(1), shuffled, c)
