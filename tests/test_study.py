@@ -79,3 +79,12 @@ def test_cache_never_executes_code_in_a_file(tmp_path):
     path.write_bytes(pickle.dumps({"x": _Evil()}))
     with pytest.raises(pickle.UnpicklingError):
         safe_torch_load(path)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    from portraitlib.cache import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "x.json", b"{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask
