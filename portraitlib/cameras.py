@@ -35,11 +35,11 @@ def intrinsics(batch: int = 1, *, focal: float = FOCAL) -> torch.Tensor:
 def look_at(origin: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """cam2world (N, 4, 4) for cameras at ``origin`` (N, 3) looking at ``target`` (N, 3) or (3,),
     with world +y up; the same construction as the official sampler."""
-    forward = torch.nn.functional.normalize(target - origin, dim=-1)
-    up = torch.tensor([0.0, 1.0, 0.0], dtype=origin.dtype).expand_as(forward)
+    forward = torch.nn.functional.normalize(target.to(origin) - origin, dim=-1)
+    up = torch.tensor([0.0, 1.0, 0.0], dtype=origin.dtype, device=origin.device).expand_as(forward)
     right = -torch.nn.functional.normalize(torch.cross(up, forward, dim=-1), dim=-1)
     down = torch.nn.functional.normalize(torch.cross(forward, right, dim=-1), dim=-1)
-    cam2world = torch.eye(4, dtype=origin.dtype).repeat(origin.shape[0], 1, 1)
+    cam2world = torch.eye(4, dtype=origin.dtype, device=origin.device).repeat(origin.shape[0], 1, 1)
     cam2world[:, :3, :3] = torch.stack((right, down, forward), dim=-1)
     cam2world[:, :3, 3] = origin
     return cam2world
@@ -90,7 +90,7 @@ def angles(cam2world: torch.Tensor, *, pivot=PIVOT) -> torch.Tensor:
 def make_labels(cam2world: torch.Tensor, *, focal: float = FOCAL) -> torch.Tensor:
     """25-d labels (N, 25): cam2world flattened, then intrinsics flattened."""
     cam2world = cam2world.reshape(-1, 4, 4).float()
-    return torch.cat((cam2world.flatten(1), intrinsics(len(cam2world), focal=focal).flatten(1)), 1)
+    return torch.cat((cam2world.flatten(1), intrinsics(len(cam2world), focal=focal).to(cam2world).flatten(1)), 1)
 
 
 def split_labels(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,7 +153,7 @@ def rays(cam2world: torch.Tensor, resolution: int, *, focal: float = FOCAL) -> t
     """Ray origins and unit directions, each (N, resolution*resolution, 3), through pixel
     centres ((i + 0.5) / resolution), row-major from the top-left pixel."""
     n = cam2world.shape[0]
-    centres = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+    centres = (torch.arange(resolution, dtype=cam2world.dtype, device=cam2world.device) + 0.5) / resolution
     v, u = torch.meshgrid(centres, centres, indexing="ij")
     cam_dirs = torch.stack(((u - 0.5) / focal, (v - 0.5) / focal, torch.ones_like(u)), -1).reshape(-1, 3)
     dirs = torch.nn.functional.normalize(cam_dirs @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)

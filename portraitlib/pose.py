@@ -73,3 +73,22 @@ def train_pose_regressor(images: torch.Tensor, angles: torch.Tensor, *, epochs: 
             total += loss.item() * len(idx)
         curve.append(total / len(images))
     return model.eval(), curve
+
+
+def study_regressor(*, cache, config, seed: int) -> tuple[PoseRegressor, list[float]]:
+    """The study's pose regressor (trained on world renders of the real look and every style of
+    ``config``, a ``WorldConfig``), built on first use and cached. Returns it and its loss curve."""
+    from portraitlib.world.datasets import make_pose_set
+
+    looks = ("real", *config.styles)
+
+    def build():
+        data = make_pose_set(config.pose_set_per_look, looks=looks, split="train", seed=seed, config=config)
+        model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed)
+        return {"state_dict": model.state_dict(), "curve": torch.tensor(curve)}
+
+    world = {**vars(config), "styles": list(config.styles)}
+    stored = cache.get_or_build("pose-regressor", {"world": world}, build)
+    model = PoseRegressor()
+    model.load_state_dict(stored["state_dict"])
+    return model.eval(), stored["curve"].tolist()

@@ -180,3 +180,10 @@ def test_pose_conditioning_swap_probability():
     changed = (swapped != c).any(1).float().mean().item()
     assert 0.4 < changed < 0.6
     assert all(any(torch.equal(row, other) for other in c) for row in swapped[:20]), "rows come from the batch"
+
+
+def test_cameras_follow_the_device_and_dtype_of_their_inputs():
+    labels = cameras.labels_from_angles(torch.tensor([10.0]), torch.tensor([5.0])).double()
+    origins, dirs = cameras.rays(cameras.split_labels(labels)[0], 4)
+    assert origins.dtype == dirs.dtype == torch.float64
+    assert cameras.angles_from_labels(labels).shape == (1, 3)

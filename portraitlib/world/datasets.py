@@ -151,3 +151,20 @@ def load_eg3d(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 def load_groundtruth(folder: Path) -> dict:
     """The world's ground truth saved beside an EG3D-layout set."""
     return safe_torch_load(Path(folder) / "groundtruth.pt")
+
+
+def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
+    """The world's data sets of a study, built on first use and cached in EG3D layout.
+
+    Keys: ``real_train``, ``real_test`` and ``exemplars_<style>`` for each style of ``config``.
+    Any notebook may call this; the first call renders, later ones read the cache.
+    """
+    world = {**vars(config), "styles": list(config.styles)}
+    makers = {"real_train": lambda: make_real_set(config.n_train, split="train", seed=seed, config=config),
+              "real_test": lambda: make_real_set(config.n_test, split="test", seed=seed, config=config)}
+    for style in config.styles:
+        makers[f"exemplars_{style}"] = lambda style=style: make_exemplars(style, config.n_exemplars, seed=seed,
+                                                                          config=config)
+    return {name: cache.folder(f"world-{name}", {"world": world, "set": name},
+                               lambda tmp, make=make: save_eg3d(make(), tmp))
+            for name, make in makers.items()}
