@@ -103,6 +103,9 @@ def march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, *
     return features * 2 - 1, depth, weights
 
 
+FIELD_CHUNK = 65536
+"""Points per image evaluated at once by :func:`render_rays` (speed only; results are identical)."""
+
 FieldFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """points (N, P, 3) -> (colors (N, P, C), raw densities (N, P, 1))."""
 
@@ -117,7 +120,9 @@ def render_rays(field: FieldFn, origins: torch.Tensor, directions: torch.Tensor,
 
     def evaluate(depths):
         points = (origins.unsqueeze(-2) + depths * directions.unsqueeze(-2)).reshape(n, -1, 3)
-        colors, sigma = field(points)
+        # In chunks: the decoder's element-wise work runs faster on cache-sized pieces.
+        parts = [field(points[:, i:i + FIELD_CHUNK]) for i in range(0, points.shape[1], FIELD_CHUNK)]
+        colors, sigma = (torch.cat(p, 1) for p in zip(*parts))
         return colors.reshape(n, m, depths.shape[2], -1), sigma.reshape(n, m, depths.shape[2], 1)
 
     depths = stratified_depths((n, m), near=near, far=far, samples=coarse, generator=generator,
