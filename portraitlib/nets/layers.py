@@ -83,26 +83,27 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
                      up: bool = False, padding: int = 0, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample modulated convolution as a grouped convolution.
+    """Per-sample modulated convolution.
 
-    x (N, I, H, W), weight (O, I, k, k), styles (N, I). With ``up``, a stride-2 transposed
+    x (N, I, H, W), weight (O, I, k, k), styles (N, I). Computed as scale inputs by the styles,
+    convolve with the shared weight, scale outputs by the demodulation coefficients
+    rsqrt(sum (w * s)^2 + 1e-8): the same result as convolving with per-sample modulated weights,
+    and much faster than a grouped convolution on the CPU. With ``up``, a stride-2 transposed
     convolution followed by the FIR filter (gain 4): (N, O, 2H, 2W).
     """
-    n, in_ch, h, w = x.shape
-    out_ch, _, kh, kw = weight.shape
-    wts = weight.unsqueeze(0) * styles.view(n, 1, -1, 1, 1)  # (N, O, I, k, k)
+    n = x.shape[0]
+    kw = weight.shape[-1]
+    x = x * styles.view(n, -1, 1, 1).to(x.dtype)
+    if up:
+        x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)  # 2H + k - 2 pixels
+        p = (resample_filter.shape[0] - kw + 1) // 2  # the f-tap FIR takes f - 1 away
+        x = fir(x, resample_filter, pad=(p, p, p, p), gain=4)
+    else:
+        x = F.conv2d(x, weight.to(x.dtype), padding=padding)
     if demodulate:
-        wts = wts * (wts.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
-    x = x.reshape(1, n * in_ch, h, w)
-    if not up:
-        out = F.conv2d(x, wts.reshape(n * out_ch, in_ch, kh, kw), padding=padding, groups=n)
-        return out.reshape(n, out_ch, *out.shape[2:])
-    wts = wts.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)
-    out = F.conv_transpose2d(x, wts, stride=2, groups=n)  # (1, N*O, 2H+1, 2W+1) for k = 3
-    out = out.reshape(n, out_ch, *out.shape[2:])
-    # The transposed conv gives 2H + k - 2 pixels; the FIR filter (f taps) takes f - 1 away.
-    p = (resample_filter.shape[0] - kw + 1) // 2
-    return fir(out, resample_filter, pad=(p, p, p, p), gain=4)
+        energy = styles.square() @ weight.square().sum(dim=[2, 3]).t()  # (N, O)
+        x = x * (energy + 1e-8).rsqrt().view(n, -1, 1, 1).to(x.dtype)
+    return x
 
 
 class SynthesisLayer(nn.Module):

@@ -1,0 +1,1 @@
+"""Training: augmentation for small data sets, resumable checkpoints, GAN training loops."""
