@@ -91,8 +91,8 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class IdentityNet(nn.Module):
     """A frozen face-recognition network on FFHQ-aligned crops.
 
-    Subclasses set ``name``, ``input_size`` and ``crop_box`` and implement :meth:`forward` on
-    network-ready crops. Parameters are frozen and the network stays in eval mode
+    Subclasses set ``name``, ``input_size`` and ``crop_box`` and implement ``forward``: (N, D) raw
+    descriptors of (N, 3, input_size, input_size) crops in [0, 1]. Parameters are frozen and the network stays in eval mode
     (``train()`` is a no-op), so it can sit inside a model that is being trained.
     """
 
@@ -111,10 +111,6 @@ class IdentityNet(nn.Module):
     def train(self, mode: bool = True) -> IdentityNet:
         """Stays in eval mode: batch-norm statistics and dropout are never switched on."""
         return self
-
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, D) raw descriptors of (N, 3, input_size, input_size) crops in [0, 1]."""
-        raise NotImplementedError
 
     def crop(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) FFHQ-aligned images in [0, 1] -> (N, 3, input_size, input_size) crops."""
