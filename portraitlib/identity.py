@@ -91,9 +91,10 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class IdentityNet(nn.Module):
     """A frozen face-recognition network on FFHQ-aligned crops.
 
-    Subclasses set ``name``, ``input_size`` and ``crop_box`` and implement ``forward``: (N, D) raw
-    descriptors of (N, 3, input_size, input_size) crops in [0, 1]. Parameters are frozen and the network stays in eval mode
-    (``train()`` is a no-op), so it can sit inside a model that is being trained.
+    Subclasses set ``name``, ``input_size`` and ``crop_box`` and implement ``forward``: (N, D)
+    raw descriptors of (N, 3, input_size, input_size) crops in [0, 1]. Parameters are frozen and
+    the network stays in eval mode (``train()`` is a no-op), so it can sit inside a model that is
+    being trained.
     """
 
     name: str
