@@ -5,7 +5,6 @@ ray, like EG3D's; background pixels get the far plane. Images are in [0, 1].
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-import torch
 
 from portraitlib.world.identity import HeadParams
 
