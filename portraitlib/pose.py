@@ -7,6 +7,8 @@ it estimates from stylized images with labels taken from the paired real photos.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,7 +89,7 @@ def study_regressor(*, cache, config, seed: int) -> tuple[PoseRegressor, list[fl
         model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed)
         return {"state_dict": model.state_dict(), "curve": torch.tensor(curve)}
 
-    world = {**vars(config), "styles": list(config.styles)}
+    world = dataclasses.asdict(config)
     stored = cache.get_or_build("pose-regressor", {"world": world}, build)
     model = PoseRegressor()
     model.load_state_dict(stored["state_dict"])

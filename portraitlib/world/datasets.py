@@ -6,6 +6,7 @@ and masks (read back with ``weights_only=True``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,7 @@ def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
     Keys: ``real_train``, ``real_test`` and ``exemplars_<style>`` for each style of ``config``.
     Any notebook may call this; the first call renders, later ones read the cache.
     """
-    world = {**vars(config), "styles": list(config.styles)}
+    world = dataclasses.asdict(config)
     makers = {"real_train": lambda: make_real_set(config.n_train, split="train", seed=seed, config=config),
               "real_test": lambda: make_real_set(config.n_test, split="test", seed=seed, config=config)}
     for style in config.styles:
