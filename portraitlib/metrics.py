@@ -1,4 +1,4 @@
-"""Image metrics: MSE, PSNR, SSIM, LPIPS (real or labelled random trunk), CLIP score, pose error.
+"""Image metrics: MSE, PSNR, SSIM, LPIPS (real or labelled random trunk), KID, CLIP score, pose error.
 
 Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric object carries a
 ``name`` that says which network produced its numbers; tables and logs print that name.
@@ -76,6 +76,36 @@ class LPIPS(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.net(x * 2 - 1, y * 2 - 1).flatten()
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, *, batch: int = 128) -> torch.Tensor:
+        """(N, 1152) spatial means of the trunk's five ReLU outputs, for distribution distances."""
+        out = []
+        for i in range(0, len(images), batch):
+            x = self.net.scaling_layer(images[i:i + batch] * 2 - 1)
+            out.append(torch.cat([f.mean(dim=(2, 3)) for f in self.net.net(x)], dim=1))
+        return torch.cat(out)
+
+
+def kid(features_a: torch.Tensor, features_b: torch.Tensor, *, subsets: int = 50, subset_size: int = 100,
+        seed: int = 0) -> float:
+    """Kernel inception distance between two feature sets (N, D) and (M, D): the unbiased MMD^2
+    with the cubic polynomial kernel (x.y / D + 1)^3, averaged over random subsets of
+    min(subset_size, N, M) rows. Unbiased, so usable on a few dozen images (and may dip below 0)."""
+    g = torch.Generator().manual_seed(seed)
+    a, b = features_a.double(), features_b.double()
+    m = min(subset_size, len(a), len(b))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}")
+    d = a.shape[1]
+    total = 0.0
+    for _ in range(subsets):
+        x = a[torch.randperm(len(a), generator=g)[:m]]
+        y = b[torch.randperm(len(b), generator=g)[:m]]
+        kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
+        off = 1 - torch.eye(m, dtype=kxx.dtype)
+        total += ((kxx * off).sum() + (kyy * off).sum()) / (m * (m - 1)) - 2 * kxy.mean()
+    return float(total / subsets)
 
 
 def alexnet_weights_path() -> Path:

@@ -68,6 +68,56 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class StylePriorConfig:
+    """Sizes and steps of the 2D style prior (notebook 01): source S, encoders, S -> S_t, prior sets."""
+
+    source_checkpoint: str = ""
+    """Paper profile: path of the official StyleGAN2 FFHQ checkpoint (``.pkl``, or rosinality
+    ``.pt``) that is S. Empty: train S on the world's real set."""
+    z_dim: int = 64
+    """Latent size of the world-trained S."""
+    w_dim: int = 128
+    """Intermediate latent size of the world-trained S."""
+    channel_max: int = 128
+    """Channel cap of the world-trained S and its discriminator."""
+    mapping_layers: int = 2
+    """Mapping-network depth of the world-trained S."""
+    warm_start_steps: int = 600
+    """Joint hierarchical-VAE steps that warm-start S (reconstruction of real photos)."""
+    adversarial_steps: int = 300
+    """StyleGAN2-recipe GAN steps after the warm start (the step with the best KID is kept)."""
+    baseline_steps: int = 0
+    """Pure adversarial steps from scratch for the warm-start comparison (0: skip it)."""
+    encoder_steps: int = 400
+    """Steps of each inversion encoder (hierarchical VAE and plain W+) on the frozen S."""
+    transfer_steps: int = 200
+    """Few-shot adversarial steps S -> S_t per style."""
+    eval_every: int = 25
+    """Steps between early-stopping evaluations (GAN phases)."""
+    batch: int = 16
+    """Images per step of S and the encoders."""
+    transfer_batch: int = 8
+    """Images per step of the few-shot transfer."""
+    unpaired_per_style: int = 256
+    """Unpaired samples S_t(z) added to each style prior set."""
+    fake_latents: Literal["prior", "posterior"] = "prior"
+    """Codes of the GAN fakes (S's adversarial phase, S -> S_t) and of the unpaired samples:
+    ``prior``, the Gaussian prior (StyleGAN2; AgileGAN, whose inverted codes follow the prior);
+    ``posterior``, the hierarchical VAE's codes of real photos, the unpaired ones mixing two
+    photos (coarse layers from one, the rest from another): for a world-trained S whose prior
+    samples are not yet faces."""
+
+    def __post_init__(self):
+        for name in ("z_dim", "w_dim", "channel_max", "mapping_layers", "encoder_steps", "transfer_steps",
+                     "eval_every", "batch", "transfer_batch"):
+            if getattr(self, name) <= 0:
+                raise ProfileError(f"style_prior.{name} must be positive, got {getattr(self, name)}")
+        for name in ("warm_start_steps", "adversarial_steps", "baseline_steps", "unpaired_per_style"):
+            if getattr(self, name) < 0:
+                raise ProfileError(f"style_prior.{name} must not be negative, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A loaded profile: sizes, steps and data sources of one way of running the study."""
 
@@ -85,6 +135,8 @@ class Profile:
     """Synthetic world sizes (used when ``data_source`` is ``world``; also for checks)."""
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     """Metric backbones the profile allows."""
+    style_prior: StylePriorConfig = field(default_factory=StylePriorConfig)
+    """The 2D style prior (notebook 01)."""
 
 
 def available_profiles() -> list[str]:

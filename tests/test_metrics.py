@@ -71,3 +71,13 @@ def test_pose_error_in_degrees():
     a = cameras.labels_from_angles(torch.tensor([0.0, 20.0]), torch.tensor([0.0, 5.0]))
     b = cameras.labels_from_angles(torch.tensor([15.0, 20.0]), torch.tensor([0.0, 5.0]))
     assert metrics.pose_error_deg(a, b).tolist() == pytest.approx([15.0, 0.0], abs=0.02)
+
+
+def test_kid_separates_distributions_and_is_unbiased():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(200, 16, generator=g), torch.randn(200, 16, generator=g)
+    same = metrics.kid(a, b, subsets=20)
+    shifted = metrics.kid(a, b + 0.5, subsets=20)
+    assert abs(same) < 0.05 and shifted > 10 * max(abs(same), 1e-3)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        metrics.kid(a[:1], b)

@@ -15,7 +15,7 @@ def test_every_profile_loads_with_documented_fields():
     # Every config field carries a docstring in the source (the dataclass is the documentation).
     import inspect
     source = inspect.getsource(profiles)
-    for cls in (profiles.Profile, profiles.WorldConfig, profiles.MetricsConfig):
+    for cls in (profiles.Profile, profiles.WorldConfig, profiles.MetricsConfig, profiles.StylePriorConfig):
         for f in dataclasses.fields(cls):
             after = source.split(f"    {f.name}:", 1)[1].splitlines()[1].strip()
             assert after.startswith('"""'), f"{cls.__name__}.{f.name} has no docstring"
@@ -56,4 +56,10 @@ def test_bad_style_and_bad_type(tmp_path, monkeypatch):
         pl.load_profile("custom")
     (tmp_path / "params" / "custom.yaml").write_text("description: x\nseed: zero\n")
     with pytest.raises(pl.ProfileError, match="expected int"):
+        pl.load_profile("custom")
+
+
+def test_style_prior_steps_are_validated(tmp_path, monkeypatch):
+    _write(tmp_path, monkeypatch, "description: x\nstyle_prior:\n  transfer_steps: 0\n")
+    with pytest.raises(pl.ProfileError, match="style_prior.transfer_steps must be positive"):
         pl.load_profile("custom")

@@ -45,7 +45,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(images, tmp_path
 
     def stop_after_checkpoint(_):
         calls.append(1)
-        if len(calls) == 2:  # step 4: the checkpoint of step 3 exists, then the run dies
+        if len(calls) == 3:  # scored at steps 0, 2, 4: at 4 the checkpoint of step 3 exists, then the run dies
             raise Interrupt
         return 0.0
 
@@ -58,9 +58,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(images, tmp_path
 
 
 def test_early_stopping_returns_the_best_evaluated_weights(images):
-    scores = iter([3.0, 1.0, 2.0, 5.0])
+    scores = iter([4.0, 3.0, 1.0, 2.0, 5.0])
     best, log = run(images, 8, eval_every=2, evaluate=lambda g: next(scores))
-    assert log["best_step"] == 4 and [s for _, s in log["eval"]] == [3.0, 1.0, 2.0, 5.0]
+    assert log["eval"] == [[0, 4.0], [2, 3.0], [4, 1.0], [6, 2.0], [8, 5.0]] and log["best_step"] == 4
     at_four, _ = run(images, 4)
     assert torch.allclose(params(best), params(at_four), atol=1e-6)
 
@@ -72,3 +72,24 @@ def test_diff_augment_is_seeded_and_changes_images():
     assert torch.equal(a, b) and a.shape == x.shape and not torch.allclose(a, x)
     cut = diff_augment(torch.ones(2, 1, 16, 16), generator=torch.Generator().manual_seed(0), translation=0)
     assert (cut == 0).any(), "a cutout zeroes a square"
+
+
+def test_the_starting_weights_can_win_early_stopping(images):
+    torch.manual_seed(123)
+    start, _ = build_2d(TINY)
+    scores = iter([0.0, 1.0, 2.0])
+    best, log = run(images, 4, eval_every=2, evaluate=lambda g: next(scores))
+    assert log["best_step"] == 0
+    # the synthesis weights are the untrained ones (w_avg is refreshed for the returned weights)
+    assert torch.allclose(params(best.synthesis), params(start.synthesis))
+
+
+def test_frozen_mapping_stays_put_and_the_mean_w_is_refreshed(images):
+    torch.manual_seed(123)
+    g, d = build_2d(TINY)
+    mapping_before, synthesis_before = params(g.mapping).clone(), params(g.synthesis).clone()
+    settings = TrainSettings(steps=3, batch=4, r1_every=2, freeze_mapping=True, zplus_prior=True)
+    g_ema, _ = train_2d(g, d, images, settings=settings, seed=0)
+    assert torch.equal(params(g.mapping), mapping_before)
+    assert not torch.equal(params(g.synthesis), synthesis_before), "the synthesis network must train"
+    assert g_ema.mapping.w_avg.abs().sum() > 0, "w_avg must describe the returned generator"

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from portraitlib.losses import nonsaturating_d, nonsaturating_g, r1_penalty
 from portraitlib.nets.discriminators import Discriminator
+from portraitlib.nets.encoders import mean_w, sample_zplus, ws_from_zplus
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.training.augment import diff_augment
 from portraitlib.training.checkpoint import TrainingCheckpoint
@@ -62,7 +63,13 @@ class TrainSettings:
     augment: bool = False
     """DiffAugment on D's inputs (for few-shot sets)."""
     eval_every: int = 0
-    """Steps between calls of ``evaluate`` (0: never)."""
+    """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
+    freeze_mapping: bool = False
+    """Keep the mapping network fixed, so latent codes (and an encoder into them) keep their
+    meaning while the synthesis network adapts (few-shot transfer)."""
+    zplus_prior: bool = False
+    """Draw fakes from the multi-resolution prior (an independent z per layer) instead of one z
+    for all layers. Ignored when ``train_2d`` is given a ``latents`` sampler."""
     checkpoint_every: int = 200
     """Steps between resumable checkpoints (when a path is given)."""
 
@@ -79,13 +86,19 @@ def build_2d(config: GAN2DConfig) -> tuple[StyleGAN2Generator, Discriminator]:
 
 def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images: torch.Tensor, *,
              settings: TrainSettings, seed: int, evaluate: Callable[[StyleGAN2Generator], float] | None = None,
-             checkpoint: Path | None = None, progress: str | None = None) -> tuple[StyleGAN2Generator, dict]:
+             checkpoint: Path | None = None, progress: str | None = None,
+             latents: Callable[[int, torch.Generator], torch.Tensor] | None = None) -> tuple[StyleGAN2Generator, dict]:
     """Train on images (N, 3, R, R) in [0, 1]; return the EMA generator and the log
-    (``d_loss``, ``g_loss``, ``r1`` per step; ``eval`` as [step, score]; ``best_step``)."""
+    (``d_loss``, ``g_loss``, ``r1`` per step; ``eval`` as [step, score]; ``best_step``).
+
+    ``latents(n, rng)`` -> z+ (n, num_ws, z_dim) draws the codes of the fakes (e.g. inverted real
+    photos: AgileGAN's inversion-consistent transfer); by default they come from the Gaussian prior."""
     g_rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     g_ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
+    g_params = [p for name, p in generator.named_parameters()
+                if not (settings.freeze_mapping and name.startswith("mapping."))]
+    opt_g = torch.optim.Adam(g_params, lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
     # Lazy regularisation: D's Adam parameters are adjusted for the R1 interval, as StyleGAN2 does.
     ratio = settings.r1_every / (settings.r1_every + 1)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
@@ -96,7 +109,22 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
     best = None
     ema_beta = 0.5 ** (settings.batch / max(settings.ema_half_life, 1e-8))
     augment = (lambda x: diff_augment(x, generator=g_rng)) if settings.augment else (lambda x: x)
-    z_dim = generator.z_dim
+    def sample_fakes():
+        zplus = latents(settings.batch, g_rng) if latents is not None else sample_zplus(
+            settings.batch, num_ws=generator.num_ws, z_dim=generator.z_dim, shared=not settings.zplus_prior,
+            generator=g_rng)
+        return generator.synthesis(ws_from_zplus(generator.mapping, zplus), noise_mode="random")
+
+    def score(step: int) -> None:
+        nonlocal best
+        value = float(evaluate(g_ema))
+        log["eval"].append([step, value])
+        if log["best_step"] is None or value <= min(s for _, s in log["eval"]):
+            log["best_step"] = step
+            best = copy.deepcopy(g_ema.state_dict())
+
+    if evaluate is not None and settings.eval_every and start == 0:
+        score(0)
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
                      initial=start, total=settings.steps):
         real = images[torch.randint(len(images), (settings.batch,), generator=g_rng)] * 2 - 1
@@ -104,7 +132,7 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
         real = torch.where(flip[:, None, None, None], real.flip(-1), real)
 
         with torch.no_grad():
-            fake = generator(torch.randn(settings.batch, z_dim, generator=g_rng), noise_mode="random")
+            fake = sample_fakes()
         d_loss = nonsaturating_d(discriminator(augment(real)), discriminator(augment(fake)))
         r1 = torch.zeros(())
         if step % settings.r1_every == 0:
@@ -115,7 +143,7 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
         d_loss.backward()
         opt_d.step()
 
-        fake = generator(torch.randn(settings.batch, z_dim, generator=g_rng), noise_mode="random")
+        fake = sample_fakes()
         g_loss = nonsaturating_g(discriminator(augment(fake)))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -131,11 +159,7 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
         log["r1"].append(r1.item())
         done = step + 1
         if evaluate is not None and settings.eval_every and done % settings.eval_every == 0:
-            score = float(evaluate(g_ema))
-            log["eval"].append([done, score])
-            if log["best_step"] is None or score <= min(s for _, s in log["eval"]):
-                log["best_step"] = done
-                best = copy.deepcopy(g_ema.state_dict())
+            score(done)
         if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
             state.save(step=done, log=log, generator=g_rng)
     if best is not None:
@@ -143,4 +167,6 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
     elif evaluate is not None and log["best_step"] is not None and log["best_step"] != settings.steps:
         # Resumed after the best step was taken: its weights were not kept across the interruption.
         log["best_step_weights_lost_on_resume"] = True
+    with torch.no_grad():  # the mean w (truncation, W+ encoders) of the weights returned
+        g_ema.mapping.w_avg.copy_(mean_w(g_ema))
     return g_ema, log

@@ -120,18 +120,25 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def save_eg3d(data: WorldSet, folder: Path) -> Path:
-    """Write ``data`` in EG3D's layout (+ ``groundtruth.pt``); returns ``dataset.json``'s path."""
+def write_eg3d(images: torch.Tensor, labels: torch.Tensor, folder: Path) -> Path:
+    """Write images (N, 3, R, R) in [0, 1] with labels (N, 25) in EG3D's layout; returns
+    ``dataset.json``'s path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    names = [f"img_{i:08d}.png" for i in range(len(data))]
-    for name, pixels in zip(names, to_uint8(data.images)):
+    names = [f"img_{i:08d}.png" for i in range(len(images))]
+    for name, pixels in zip(names, to_uint8(images)):
         Image.fromarray(pixels).save(folder / name)
-    labels = [[name, [round(float(v), 7) for v in label]] for name, label in zip(names, data.labels)]
-    atomic_torch_save({"look": data.look, "angles": data.angles, "latents": data.latents,
-                       "depth": data.depth.half(), "mask": data.mask.half()}, folder / "groundtruth.pt")
+    entries = [[name, [round(float(v), 7) for v in label]] for name, label in zip(names, labels)]
     path = folder / "dataset.json"
-    atomic_write_bytes(path, json.dumps({"labels": labels}).encode())
+    atomic_write_bytes(path, json.dumps({"labels": entries}).encode())
+    return path
+
+
+def save_eg3d(data: WorldSet, folder: Path) -> Path:
+    """Write ``data`` in EG3D's layout (+ ``groundtruth.pt``); returns ``dataset.json``'s path."""
+    path = write_eg3d(data.images, data.labels, folder)
+    atomic_torch_save({"look": data.look, "angles": data.angles, "latents": data.latents,
+                       "depth": data.depth.half(), "mask": data.mask.half()}, Path(folder) / "groundtruth.pt")
     return path
 
 

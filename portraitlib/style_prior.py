@@ -1,0 +1,387 @@
+"""The 2D style prior (AgileGAN3D Sec. 3.1, AgileGAN): source S, inversion E, few-shot S -> S_t and
+the prior sets x_s = S_t(E(x)) that carry the real photo's camera label.
+
+Every stage is a cached artefact keyed by its settings, so notebooks 01 to 08 share them:
+
+    S, source = style_prior.source_generator(ctx, data, nets)
+    E, _ = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae")
+    S_t, transfer = style_prior.style_generator(ctx, data, nets, S, source, E, style="cartoon")
+    folder = style_prior.prior_set(ctx, data, S_t, E, S, style="cartoon", regressor=regressor)
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from portraitlib import metrics
+from portraitlib.cache import atomic_torch_save, safe_torch_load
+from portraitlib.identity import IdentityNet
+from portraitlib.nets.checkpoints import load_into, load_stylegan2_pickle
+from portraitlib.nets.encoders import (HierarchicalVAEEncoder, WPlusEncoder, layer_groups, mean_w, sample_zplus,
+                                       ws_from_zplus)
+from portraitlib.nets.rosinality import load_stylegan2_rosinality
+from portraitlib.nets.stylegan2 import StyleGAN2Generator
+from portraitlib.paths import cache_dir, project_root
+from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
+from portraitlib.training.inversion import InversionSettings, encode, train_encoder
+from portraitlib.world import datasets
+
+
+@dataclass
+class StudyImages:
+    """The images notebook 01 works on, from the world or from CelebA-HQ and exemplar folders."""
+
+    real_train: torch.Tensor
+    """(N, 3, R, R) real photos in [0, 1] that become the prior set."""
+    train_labels: torch.Tensor
+    """(N, 25) their camera labels (the world's truth, or estimated from the photos)."""
+    real_test: torch.Tensor
+    """(M, 3, R, R) held-out real photos: early stopping and the reported errors."""
+    test_labels: torch.Tensor
+    """(M, 25) their camera labels."""
+    exemplars: dict[str, torch.Tensor]
+    """Per style, (K, 3, R, R) unpaired exemplars."""
+    test_truth: dict | None = None
+    """World only: ``latents`` and ``angles`` of the test photos, to render true stylized images."""
+    source: str = "world"
+    """Where the images come from."""
+
+
+def load_images(ctx) -> StudyImages:
+    """The world's cached sets (smoke, mini), or CelebA-HQ and exemplars in EG3D layout under
+    ``<cache>/data/`` (paper): ``celebahq_train``, ``celebahq_test``, ``exemplars/<style>``."""
+    cfg = ctx.profile.world
+    if ctx.profile.data_source == "world":
+        dirs = datasets.study_datasets(cache=ctx.cache, config=cfg, seed=ctx.seed)
+        train, test = datasets.load_eg3d(dirs["real_train"]), datasets.load_eg3d(dirs["real_test"])
+        truth = datasets.load_groundtruth(dirs["real_test"])
+        return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
+                           exemplars={s: datasets.load_eg3d(dirs[f"exemplars_{s}"])[0] for s in cfg.styles},
+                           test_truth={"latents": truth["latents"], "angles": truth["angles"]}, source="world")
+    root = cache_dir() / "data"
+    folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
+               **{s: root / "exemplars" / s for s in cfg.styles}}
+    missing = [str(f) for f in folders.values() if not (f / "dataset.json").exists()]
+    if missing:
+        raise FileNotFoundError(
+            "the paper profile reads aligned CelebA-HQ photos and style exemplars in EG3D layout "
+            "(images + dataset.json with camera labels; make them with portraitlib.faces.align_face). "
+            f"Missing: {', '.join(missing)}")
+    train, test = datasets.load_eg3d(folders["train"]), datasets.load_eg3d(folders["test"])
+    return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
+                       exemplars={s: datasets.load_eg3d(folders[s])[0] for s in cfg.styles}, source="celebahq")
+
+
+@dataclass
+class LossNets:
+    """The frozen networks the losses and criteria use; their names go beside every number."""
+
+    perceptual: metrics.LPIPS
+    identity: IdentityNet
+
+    def names(self) -> dict:
+        return {"perceptual": self.perceptual.name, "identity": self.identity.name}
+
+
+def _gan_config(ctx) -> GAN2DConfig:
+    sp = ctx.profile.style_prior
+    return GAN2DConfig(resolution=ctx.profile.world.image_size, z_dim=sp.z_dim, w_dim=sp.w_dim,
+                       mapping_layers=sp.mapping_layers, channel_base=32 * ctx.profile.world.image_size,
+                       channel_max=sp.channel_max)
+
+
+def _key(ctx, **extra) -> dict:
+    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": dataclasses.asdict(ctx.profile.style_prior),
+            **extra}
+
+
+def _checkpoint(ctx, name: str, config: dict) -> Path:
+    """Where a stage keeps its resumable state while it trains."""
+    return ctx.cache.path(name, config).with_suffix(".resume.pt")
+
+
+def _cached(ctx, name: str, config: dict, build, *, stages: tuple[str, ...]) -> dict:
+    """``ctx.cache.get_or_build``, then drop the resumable states of ``stages`` (the artefact now
+    holds what they were for)."""
+    art = ctx.cache.get_or_build(name, config, build)
+    for stage in stages:
+        _checkpoint(ctx, stage, config).unlink(missing_ok=True)
+    return art
+
+
+class KIDCriterion:
+    """Early-stopping score of a generator: KID (LPIPS-trunk features) between reference images and
+    the generator's images of fixed z+ codes (N, num_ws, z_dim), mapped by the generator's own
+    mapping network at each call; lower is better."""
+
+    def __init__(self, *, perceptual: metrics.LPIPS, reference: torch.Tensor, codes: torch.Tensor, seed: int):
+        self.perceptual, self.codes, self.seed = perceptual, codes, seed
+        self.reference = perceptual.features(reference)
+        self.name = f"kid ({perceptual.name} features)"
+
+    @torch.no_grad()
+    def images(self, generator: StyleGAN2Generator) -> torch.Tensor:
+        return ((generator.synthesis(ws_from_zplus(generator.mapping, self.codes)) + 1) / 2).clamp(0, 1)
+
+    def __call__(self, generator: StyleGAN2Generator) -> float:
+        return metrics.kid(self.reference, self.perceptual.features(self.images(generator)), seed=self.seed)
+
+
+class PosteriorLatents:
+    """Draws z+ codes (n, num_ws, z_dim) from a hierarchical VAE's posterior of real photos:
+    mu + sigma * eps of random photos; ``mixed`` takes the coarse layers from one photo and the
+    others from a second (new combinations, as style mixing makes)."""
+
+    def __init__(self, encoder: HierarchicalVAEEncoder, images: torch.Tensor, *, batch: int = 256):
+        with torch.no_grad():
+            encoder.eval()
+            parts = [encoder(images[i:i + batch]) for i in range(0, len(images), batch)]
+        self.mu = torch.cat([m for m, _ in parts])
+        self.sigma = torch.cat([(0.5 * lv).exp() for _, lv in parts])
+
+    def _draw(self, idx: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return self.mu[idx] + self.sigma[idx] * torch.randn(self.mu[idx].shape, generator=rng)
+
+    def __call__(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        return self._draw(torch.randint(len(self.mu), (n,), generator=rng), rng)
+
+    def mixed(self, n: int, rng: torch.Generator) -> torch.Tensor:
+        first, second = self(n, rng), self(n, rng)
+        coarse = layer_groups(self.mu.shape[1])[0]
+        second[:, coarse] = first[:, coarse]
+        return second
+
+
+def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool = True
+                     ) -> tuple[StyleGAN2Generator, dict]:
+    """S: the official FFHQ checkpoint (``style_prior.source_checkpoint``), or a StyleGAN2 trained on
+    the world's real photos: a joint hierarchical-VAE warm start (reconstruction, perceptual and
+    KL losses) followed by the StyleGAN2 recipe (non-saturating loss, lazy R1, EMA), keeping the
+    step with the best KID to held-out photos. Returns S (eval) and its artefact (``D``, the
+    warm-start encoder, curves, seconds)."""
+    sp = ctx.profile.style_prior
+    if sp.source_checkpoint:
+        path = Path(sp.source_checkpoint)
+        return _official_source(path if path.is_absolute() else project_root() / path)
+    cfg = _gan_config(ctx)
+    key = _key(ctx, nets=nets.names())
+
+    def build() -> dict:
+        g, d = build_2d(cfg)
+        enc = HierarchicalVAEEncoder(img_resolution=cfg.resolution, num_ws=g.num_ws, z_dim=cfg.z_dim)
+        start = time.perf_counter()
+        enc, warm_log = train_encoder(
+            enc, g, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
+            settings=InversionSettings(steps=sp.warm_start_steps, batch=sp.batch, lr=2e-3, generator_lr=2e-3),
+            checkpoint=_checkpoint(ctx, "style-source-warm", key), progress="S warm start" if progress else None)
+        warm_seconds = time.perf_counter() - start
+        g.requires_grad_(True)
+        posterior = sp.fake_latents == "posterior"
+        with torch.no_grad():
+            codes = (enc(data.real_test)[0] if posterior else
+                     sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=False,
+                                  generator=torch.Generator().manual_seed(ctx.seed)))
+            criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed,
+                                     codes=codes)
+        start = time.perf_counter()
+        g_ema, gan_log = train_2d(
+            g, d, data.real_train, seed=ctx.seed, evaluate=criterion,
+            latents=PosteriorLatents(enc, data.real_train) if posterior else None,
+            settings=TrainSettings(steps=sp.adversarial_steps, batch=sp.batch, eval_every=sp.eval_every,
+                                   zplus_prior=True),
+            checkpoint=_checkpoint(ctx, "style-source-gan", key), progress="S adversarial" if progress else None)
+        return {"G": g_ema.state_dict(), "D": d.state_dict(), "warm_encoder": enc.state_dict(),
+                "gan_config": dataclasses.asdict(cfg), "warm_log": warm_log, "gan_log": gan_log,
+                "seconds": {"warm_start": warm_seconds, "adversarial": time.perf_counter() - start},
+                "criterion": criterion.name, "zplus_prior": True}
+
+    art = _cached(ctx, "style-source", key, build, stages=("style-source-warm", "style-source-gan"))
+    return _generator(cfg, art["G"]), art
+
+
+def _generator(cfg: GAN2DConfig, state: dict) -> StyleGAN2Generator:
+    g, _ = build_2d(cfg)
+    g.load_state_dict(state)
+    return g.eval().requires_grad_(False)
+
+
+def _official_source(path: Path) -> tuple[StyleGAN2Generator, dict]:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"StyleGAN2 FFHQ checkpoint {path} not found. Download NVIDIA's stylegan2-ffhq-config-f.pkl "
+            "(or rosinality's stylegan2-ffhq-config-f.pt) and set style_prior.source_checkpoint to its path.")
+    loader = load_stylegan2_rosinality if path.suffix == ".pt" else load_stylegan2_pickle
+    ckpt = loader(path)
+    g = StyleGAN2Generator(**ckpt.init_kwargs)
+    load_into(g, ckpt.state_dict)
+    return g.eval().requires_grad_(False), {"source": str(path), "zplus_prior": False,
+                                            "gan_config": ckpt.init_kwargs}
+
+
+def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: int, progress: bool = True) -> dict:
+    """The same S trained by the StyleGAN2 recipe alone from scratch (no warm start), scored by the
+    same criterion: what the warm start buys. Cached; returns its curves and seconds."""
+    cfg = _gan_config(ctx)
+    key = _key(ctx, nets=nets.names(), steps=steps)
+
+    def build() -> dict:
+        g, d = build_2d(cfg)
+        codes = sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=True,
+                             generator=torch.Generator().manual_seed(ctx.seed))
+        criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed, codes=codes)
+        start = time.perf_counter()
+        g_ema, log = train_2d(g, d, data.real_train, seed=ctx.seed, evaluate=criterion,
+                              settings=TrainSettings(steps=steps, batch=ctx.profile.style_prior.batch,
+                                                     eval_every=ctx.profile.style_prior.eval_every),
+                              progress="S pure adversarial" if progress else None)
+        samples = criterion.images(g_ema)[:16].clone()  # not a view: the file keeps only these
+        return {"log": log, "seconds": time.perf_counter() - start, "samples": samples}
+
+    return ctx.cache.get_or_build("style-source-baseline", key, build)
+
+
+def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2Generator, source: dict, *,
+                      kind: str, progress: bool = True) -> tuple[nn.Module, dict]:
+    """An encoder into S trained on the real photos with S frozen: ``hvae`` (AgileGAN's hierarchical
+    VAE into z+, from the warm-start encoder when there is one) or ``wplus`` (a plain W+ encoder).
+    Losses: L1, perceptual, identity, and KL for ``hvae``. Returns it (eval) and its artefact."""
+    if kind not in ("hvae", "wplus"):
+        raise ValueError(f"kind must be 'hvae' or 'wplus', not {kind!r}")
+    sp = ctx.profile.style_prior
+    res = generator.img_resolution
+    key = _key(ctx, nets=nets.names(), kind=kind)
+
+    def make() -> nn.Module:
+        if kind == "hvae":
+            return HierarchicalVAEEncoder(img_resolution=res, num_ws=generator.num_ws, z_dim=generator.z_dim)
+        return WPlusEncoder(img_resolution=res, num_ws=generator.num_ws, w_dim=generator.w_dim,
+                            w_avg=mean_w(generator))
+
+    def build() -> dict:
+        enc = make()
+        if kind == "hvae" and "warm_encoder" in source:
+            enc.load_state_dict(source["warm_encoder"])
+        start = time.perf_counter()
+        enc, log = train_encoder(enc, generator, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
+                                 identity=nets.identity,
+                                 settings=InversionSettings(steps=sp.encoder_steps, batch=sp.batch),
+                                 checkpoint=_checkpoint(ctx, f"style-encoder-{kind}", key),
+                                 progress=f"encoder {kind}" if progress else None)
+        return {"state": enc.state_dict(), "log": log, "seconds": time.perf_counter() - start}
+
+    art = _cached(ctx, f"style-encoder-{kind}", key, build, stages=(f"style-encoder-{kind}",))
+    enc = make()
+    enc.load_state_dict(art["state"])
+    return enc.eval().requires_grad_(False), art
+
+
+def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2Generator, source: dict,
+                    encoder: nn.Module, *, style: str, progress: bool = True,
+                    diagnose=None) -> tuple[StyleGAN2Generator, dict]:
+    """S_t: S and its discriminator fine-tuned adversarially on the style's exemplars with
+    DiffAugment, the mapping network frozen (codes of E keep their meaning). Early stopping: every
+    ``eval_every`` steps, KID between the exemplars and S_t(E(held-out photos)); the best step is
+    kept. ``diagnose(images) -> dict``, if given, is also called at each evaluation on those
+    stylized photos (the world's ground-truth error; never used to choose). Cached per style."""
+    sp = ctx.profile.style_prior
+    key = _key(ctx, nets=nets.names(), style=style)
+    if "D" not in source:
+        raise ValueError("few-shot transfer fine-tunes the source discriminator, and this source has none: loading "
+                         "the discriminator of an official StyleGAN2 checkpoint is not implemented yet")
+    cfg = GAN2DConfig(**source["gan_config"])
+
+    def build() -> dict:
+        g, d = build_2d(cfg)
+        g.load_state_dict(generator.state_dict())
+        d.load_state_dict(source["D"])
+        if not isinstance(encoder, HierarchicalVAEEncoder):
+            raise ValueError("S -> S_t is scored through the hierarchical VAE encoder's codes of held-out photos")
+        with torch.no_grad():
+            codes = encoder(data.real_test)[0]
+        criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.exemplars[style], codes=codes,
+                                 seed=ctx.seed)
+        diagnostics = []
+
+        def evaluate(g_ema):
+            score = criterion(g_ema)
+            if diagnose is not None:
+                diagnostics.append(diagnose(criterion.images(g_ema)))
+            return score
+
+        latents = PosteriorLatents(encoder, data.real_train) if sp.fake_latents == "posterior" else None
+        start = time.perf_counter()
+        g_t, log = train_2d(g, d, data.exemplars[style], seed=ctx.seed, evaluate=evaluate, latents=latents,
+                            settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
+                                                   eval_every=sp.eval_every, freeze_mapping=True,
+                                                   zplus_prior=source.get("zplus_prior", False)),
+                            checkpoint=_checkpoint(ctx, f"style-transfer-{style}", key),
+                            progress=f"S -> S_t {style}" if progress else None)
+        return {"G": g_t.state_dict(), "log": log, "diagnostics": diagnostics, "criterion": criterion.name,
+                "seconds": time.perf_counter() - start}
+
+    art = _cached(ctx, f"style-transfer-{style}", key, build, stages=(f"style-transfer-{style}",))
+    return _generator(cfg, art["G"]), art
+
+
+def unpaired_codes(ctx, data: StudyImages, encoder: nn.Module, generator: StyleGAN2Generator, n: int, *,
+                   generator_rng: torch.Generator, zplus_prior: bool) -> torch.Tensor:
+    """z+ codes (n, num_ws, z_dim) of unpaired samples: mixed posterior codes of two real photos
+    (``fake_latents: posterior``) or prior draws (one z for all layers unless ``zplus_prior``)."""
+    if ctx.profile.style_prior.fake_latents == "posterior":
+        return PosteriorLatents(encoder, data.real_train).mixed(n, generator_rng)
+    return sample_zplus(n, num_ws=generator.num_ws, z_dim=generator.z_dim, shared=not zplus_prior,
+                        generator=generator_rng)
+
+
+@torch.no_grad()
+def stylize(encoder: nn.Module, source: StyleGAN2Generator, styled: StyleGAN2Generator, images: torch.Tensor, *,
+            batch: int = 64) -> torch.Tensor:
+    """x_s = S_t(E(x)) in [0, 1] for real photos (N, 3, R, R) in [0, 1] (codes through S's mapping,
+    which S_t shares)."""
+    out = []
+    for i in range(0, len(images), batch):
+        ws = encode(encoder, source, images[i:i + batch])
+        out.append(((styled.synthesis(ws) + 1) / 2).clamp(0, 1))
+    return torch.cat(out)
+
+
+def prior_set(ctx, data: StudyImages, styled: StyleGAN2Generator, encoder: nn.Module, source: StyleGAN2Generator,
+              *, style: str, regressor, transfer: dict, encoder_artefact: dict, zplus_prior: bool) -> Path:
+    """The style prior of one style as a cached EG3D-layout folder: first the paired samples
+    x_s = S_t(E(x)) of every training photo with x's camera label, then ``unpaired_per_style``
+    samples S_t(z) (codes as ``style_prior.fake_latents`` says) labelled by the pose regressor.
+    ``prior.pt`` beside it holds ``pair_index``
+    (the photo of each row, -1 for unpaired) and ``estimated_labels`` (every row's label estimated
+    from the stylized image itself: the pose ablation's input). ``transfer`` and ``encoder_artefact``
+    (the artefacts of S_t and E) key the cache."""
+    sp = ctx.profile.style_prior
+    key = {"transfer": transfer["config"], "encoder": encoder_artefact["config"]}
+
+    def build(folder: Path) -> None:
+        paired = stylize(encoder, source, styled, data.real_train)
+        g = torch.Generator().manual_seed(ctx.seed + 1 + ctx.profile.world.styles.index(style))
+        zplus = unpaired_codes(ctx, data, encoder, styled, sp.unpaired_per_style, generator_rng=g,
+                               zplus_prior=zplus_prior)
+        with torch.no_grad():
+            unpaired = ((styled.synthesis(ws_from_zplus(styled.mapping, zplus)) + 1) / 2).clamp(0, 1)
+        images = torch.cat([paired, unpaired])
+        estimated = regressor.labels(images)
+        labels = torch.cat([data.train_labels, estimated[len(paired):]])
+        datasets.write_eg3d(images, labels, folder)
+        pair_index = torch.cat([torch.arange(len(paired)), torch.full((len(unpaired),), -1)])
+        atomic_torch_save({"style": style, "pair_index": pair_index, "estimated_labels": estimated},
+                          folder / "prior.pt")
+
+    return ctx.cache.folder(f"style-prior-{style}", key, build)
+
+
+def load_prior(folder: Path) -> dict:
+    """A prior set: ``images``, ``labels`` (paired rows: the photo's), ``estimated_labels``, ``pair_index``."""
+    images, labels, _ = datasets.load_eg3d(folder)
+    extra = safe_torch_load(Path(folder) / "prior.pt")
+    return {"images": images, "labels": labels, **extra}

@@ -1,0 +1,122 @@
+"""Training image encoders into a 2D StyleGAN2 (AgileGAN's inversion), and the joint warm start.
+
+    enc = HierarchicalVAEEncoder(img_resolution=64, num_ws=G.num_ws, z_dim=G.z_dim)
+    enc, log = train_encoder(enc, G, images, settings=InversionSettings(steps=500), seed=0,
+                             perceptual=lpips, identity=id_net)
+    ws = encode(enc, G, images)          # (N, num_ws, w_dim), deterministic (the posterior mean)
+
+Loss per batch: L1 reconstruction + ``perceptual_weight`` * LPIPS + ``identity_weight`` * identity
+distance (on the first ``identity_batch`` images, the identity net being the costly part) +
+``kl_weight`` * KL (hierarchical VAE only). With ``generator_lr > 0`` the generator is trained too:
+the joint VAE warm start of a source generator on the world.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder, ws_from_zplus
+from portraitlib.nets.stylegan2 import StyleGAN2Generator
+from portraitlib.training.checkpoint import TrainingCheckpoint
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """How an encoder (and optionally its generator) is trained."""
+
+    steps: int
+    """Optimiser steps."""
+    batch: int = 16
+    """Images per step."""
+    lr: float = 1e-3
+    """Adam learning rate of the encoder."""
+    generator_lr: float = 0.0
+    """Adam learning rate of the generator; 0 keeps it frozen (the usual inversion)."""
+    kl_weight: float = 2e-4
+    """Weight of the KL term (summed over layers and dimensions); hierarchical VAE only."""
+    perceptual_weight: float = 0.5
+    """Weight of the perceptual (LPIPS) distance, when a perceptual net is given."""
+    identity_weight: float = 0.1
+    """Weight of the identity distance, when an identity net is given."""
+    identity_batch: int = 4
+    """Images per step that the identity loss sees."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (when a path is given)."""
+
+
+def encode(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
+           sample: bool = False, generator_rng: torch.Generator | None = None) -> torch.Tensor:
+    """w+ codes (N, num_ws, w_dim) of images (N, 3, R, R) in [0, 1]; a hierarchical VAE gives the
+    posterior mean, or a posterior sample with ``sample``."""
+    if isinstance(encoder, HierarchicalVAEEncoder):
+        mu, logvar = encoder(images)
+        zplus = HierarchicalVAEEncoder.sample(mu, logvar, generator=generator_rng) if sample else mu
+        return ws_from_zplus(generator.mapping, zplus)
+    if isinstance(encoder, WPlusEncoder):
+        return encoder(images)
+    raise TypeError(f"unknown encoder type {type(encoder).__name__}")
+
+
+@torch.no_grad()
+def reconstruct(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
+                batch: int = 64) -> torch.Tensor:
+    """G(E(x)) in [0, 1] for images (N, 3, R, R) in [0, 1], in batches."""
+    encoder.eval()
+    out = [generator.synthesis(encode(encoder, generator, images[i:i + batch]))
+           for i in range(0, len(images), batch)]
+    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+
+
+def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
+                  settings: InversionSettings, seed: int, perceptual: nn.Module | None = None,
+                  identity: nn.Module | None = None, checkpoint: Path | None = None,
+                  progress: str | None = None) -> tuple[nn.Module, dict]:
+    """Train ``encoder`` to invert ``generator`` on images (N, 3, R, R) in [0, 1].
+
+    Returns the encoder (eval mode) and the log: per-step ``loss``, ``l1``, ``perceptual``,
+    ``identity``, ``kl`` (zeros where a term is off)."""
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    train_g = settings.generator_lr > 0
+    generator.requires_grad_(train_g)
+    params = [{"params": encoder.parameters(), "lr": settings.lr}]
+    if train_g:
+        params.append({"params": generator.parameters(), "lr": settings.generator_lr})
+    opt = torch.optim.Adam(params, betas=(0.9, 0.99))
+    modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
+    state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
+    start, log = state.restore(generator=rng) if state else (0, {})
+    log = log or {k: [] for k in ("loss", "l1", "perceptual", "identity", "kl")}
+    vae = isinstance(encoder, HierarchicalVAEEncoder)
+    encoder.train()
+    for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
+                     initial=start, total=settings.steps):
+        x = images[torch.randint(len(images), (settings.batch,), generator=rng)]
+        flip = torch.rand(settings.batch, generator=rng) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if vae:
+            mu, logvar = encoder(x)
+            ws = ws_from_zplus(generator.mapping, HierarchicalVAEEncoder.sample(mu, logvar, generator=rng))
+            kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
+        else:
+            ws, kl = encoder(x), torch.zeros(())
+        y = (generator.synthesis(ws) + 1) / 2
+        l1 = (y - x).abs().mean()
+        lp = perceptual(y, x).mean() if perceptual is not None else torch.zeros(())
+        k = settings.identity_batch
+        idl = identity.distance(y[:k], x[:k]).mean() if identity is not None else torch.zeros(())
+        loss = l1 + settings.perceptual_weight * lp + settings.identity_weight * idl + settings.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for name, value in (("loss", loss), ("l1", l1), ("perceptual", lp), ("identity", idl), ("kl", kl)):
+            log[name].append(value.item())
+        done = step + 1
+        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            state.save(step=done, log=log, generator=rng)
+    generator.requires_grad_(False)
+    return encoder.eval(), log

@@ -1,0 +1,90 @@
+"""The style prior pipeline: clear errors for missing paper-profile files, and one tiny end-to-end
+pass (S, encoders, S -> S_t, prior set in EG3D layout) on random images with a fake context."""
+import dataclasses
+
+import pytest
+import torch
+
+import portraitlib as pl
+from portraitlib import cameras, metrics, style_prior
+from portraitlib.profiles import StylePriorConfig, WorldConfig
+
+
+class FakeIdentity(torch.nn.Module):
+    """A differentiable stand-in for the identity net (the real one is tested in test_identity)."""
+
+    name = "fake-identity"
+
+    def distance(self, a, b):
+        return (a - b).flatten(1).pow(2).mean(1)
+
+
+class FakeRegressor:
+    def labels(self, images):
+        return cameras.labels_from_angles(torch.zeros(len(images)), torch.zeros(len(images)))
+
+
+@pytest.fixture()
+def ctx(tmp_path):
+    profile = dataclasses.replace(
+        pl.load_profile("smoke"), world=WorldConfig(image_size=32, n_train=6, n_test=4, n_exemplars=4, styles=("cartoon",)),
+        style_prior=StylePriorConfig(z_dim=8, w_dim=16, channel_max=16, warm_start_steps=4, adversarial_steps=2,
+                                     encoder_steps=2, transfer_steps=4, eval_every=2, batch=2, transfer_batch=2,
+                                     unpaired_per_style=3))
+    return pl.StudyContext(notebook="test", profile=profile, seed=0, device=torch.device("cpu"),
+                           cache=pl.ArtifactCache(profile="test", seed=0, root=tmp_path))
+
+
+def test_end_to_end_prior_set_in_eg3d_layout(ctx):
+    g = torch.Generator().manual_seed(0)
+    labels = cameras.labels_from_angles(torch.linspace(-20, 20, 6), torch.zeros(6))
+    data = style_prior.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
+                                   real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
+                                   exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)})
+    nets = style_prior.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    S, source = style_prior.source_generator(ctx, data, nets, progress=False)
+    assert source["gan_log"]["eval"][0][0] == 0, "the warm start itself is scored"
+    enc, enc_art = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae", progress=False)
+    seen = []
+    S_t, transfer = style_prior.style_generator(ctx, data, nets, S, source, enc, style="cartoon", progress=False,
+                                                diagnose=lambda images: seen.append(images.shape) or {"n": 1})
+    assert len(seen) == len(transfer["log"]["eval"]) == 3  # steps 0, 2, 4
+    folder = style_prior.prior_set(ctx, data, S_t, enc, S, style="cartoon", regressor=FakeRegressor(),
+                                   transfer=transfer, encoder_artefact=enc_art, zplus_prior=True)
+    prior = style_prior.load_prior(folder)
+    assert prior["images"].shape == (9, 3, 32, 32)
+    assert torch.equal(prior["pair_index"], torch.tensor([0, 1, 2, 3, 4, 5, -1, -1, -1]))
+    assert torch.allclose(prior["labels"][:6], labels, atol=1e-6)
+    assert prior["estimated_labels"].shape == (9, 25)
+    # everything is cached: a second call builds nothing and gives the same generator
+    again, _ = style_prior.style_generator(ctx, data, nets, S, source, enc, style="cartoon", progress=False,
+                                           diagnose=lambda images: pytest.fail("rebuilt a cached artefact"))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), S_t.state_dict().values()))
+
+
+def test_paper_profile_names_missing_data_and_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITLIB_CACHE", str(tmp_path))
+    paper = pl.load_profile("paper")
+    ctx = pl.StudyContext(notebook="t", profile=paper, seed=0, device=torch.device("cpu"),
+                          cache=pl.ArtifactCache(profile="paper", seed=0, root=tmp_path))
+    with pytest.raises(FileNotFoundError, match="celebahq_train"):
+        style_prior.load_images(ctx)
+    with pytest.raises(FileNotFoundError, match="stylegan2-ffhq-config-f"):
+        style_prior.source_generator(ctx, data=None, nets=None)
+
+
+def test_posterior_codes_draw_photos_and_mix_coarse_with_fine():
+    from portraitlib.nets.encoders import HierarchicalVAEEncoder, layer_groups
+
+    enc = HierarchicalVAEEncoder(img_resolution=32, num_ws=8, z_dim=4, width=8, hidden=8)
+    codes = style_prior.PosteriorLatents(enc, torch.rand(5, 3, 32, 32))
+    codes.mu = torch.arange(5.0).view(5, 1, 1).expand(5, 8, 4).clone()  # photo i's code is all i
+    codes.sigma = torch.zeros_like(codes.mu)
+    rng = torch.Generator().manual_seed(0)
+    plain = codes(20, rng)
+    assert all(row.unique().numel() == 1 for row in plain), "an unmixed draw is one photo's code"
+    mixed = codes.mixed(200, rng)
+    coarse = list(layer_groups(8)[0])
+    rest = [i for i in range(8) if i not in coarse]
+    assert all(m[coarse].unique().numel() == 1 and m[rest].unique().numel() == 1 for m in mixed)
+    assert (mixed[:, coarse[0], 0] != mixed[:, rest[0], 0]).any(), "mixing combines two photos"
