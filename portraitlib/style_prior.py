@@ -95,9 +95,20 @@ def _gan_config(ctx) -> GAN2DConfig:
                        channel_max=sp.channel_max)
 
 
-def _key(ctx, **extra) -> dict:
-    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": dataclasses.asdict(ctx.profile.style_prior),
-            **extra}
+_STAGE_FIELDS = {
+    "source": ("source_checkpoint", "z_dim", "w_dim", "channel_max", "mapping_layers", "warm_start_steps",
+               "adversarial_steps", "eval_every", "batch", "fake_latents"),
+    "encoder": ("encoder_steps", "batch"),
+    "transfer": ("transfer_steps", "transfer_batch", "eval_every", "fake_latents"),
+}
+"""The style_prior settings each stage depends on; a stage's cache key holds its own and those of
+the stages before it, so changing, say, the transfer steps does not retrain S."""
+
+
+def _key(ctx, stage: str, **extra) -> dict:
+    stages = list(_STAGE_FIELDS)[: list(_STAGE_FIELDS).index(stage) + 1]
+    settings = {f: getattr(ctx.profile.style_prior, f) for s in stages for f in _STAGE_FIELDS[s]}
+    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": settings, **extra}
 
 
 def _checkpoint(ctx, name: str, config: dict) -> Path:
@@ -169,7 +180,7 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
         path = Path(sp.source_checkpoint)
         return _official_source(path if path.is_absolute() else project_root() / path)
     cfg = _gan_config(ctx)
-    key = _key(ctx, nets=nets.names())
+    key = _key(ctx, "source", nets=nets.names())
 
     def build() -> dict:
         g, d = build_2d(cfg)
@@ -227,7 +238,7 @@ def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: 
     """The same S trained by the StyleGAN2 recipe alone from scratch (no warm start), scored by the
     same criterion: what the warm start buys. Cached; returns its curves and seconds."""
     cfg = _gan_config(ctx)
-    key = _key(ctx, nets=nets.names(), steps=steps)
+    key = _key(ctx, "source", nets=nets.names(), steps=steps)
 
     def build() -> dict:
         g, d = build_2d(cfg)
@@ -254,7 +265,7 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
         raise ValueError(f"kind must be 'hvae' or 'wplus', not {kind!r}")
     sp = ctx.profile.style_prior
     res = generator.img_resolution
-    key = _key(ctx, nets=nets.names(), kind=kind)
+    key = _key(ctx, "encoder", nets=nets.names(), kind=kind)
 
     def make() -> nn.Module:
         if kind == "hvae":
@@ -289,7 +300,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
     kept. ``diagnose(images) -> dict``, if given, is also called at each evaluation on those
     stylized photos (the world's ground-truth error; never used to choose). Cached per style."""
     sp = ctx.profile.style_prior
-    key = _key(ctx, nets=nets.names(), style=style)
+    key = _key(ctx, "transfer", nets=nets.names(), style=style)
     if "D" not in source:
         raise ValueError("few-shot transfer fine-tunes the source discriminator, and this source has none: loading "
                          "the discriminator of an official StyleGAN2 checkpoint is not implemented yet")
@@ -360,7 +371,8 @@ def prior_set(ctx, data: StudyImages, styled: StyleGAN2Generator, encoder: nn.Mo
     from the stylized image itself: the pose ablation's input). ``transfer`` and ``encoder_artefact``
     (the artefacts of S_t and E) key the cache."""
     sp = ctx.profile.style_prior
-    key = {"transfer": transfer["config"], "encoder": encoder_artefact["config"]}
+    key = {"transfer": transfer["config"], "encoder": encoder_artefact["config"],
+           "unpaired_per_style": sp.unpaired_per_style}
 
     def build(folder: Path) -> None:
         paired = stylize(encoder, source, styled, data.real_train)

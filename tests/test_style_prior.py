@@ -88,3 +88,14 @@ def test_posterior_codes_draw_photos_and_mix_coarse_with_fine():
     rest = [i for i in range(8) if i not in coarse]
     assert all(m[coarse].unique().numel() == 1 and m[rest].unique().numel() == 1 for m in mixed)
     assert (mixed[:, coarse[0], 0] != mixed[:, rest[0], 0]).any(), "mixing combines two photos"
+
+
+def test_cache_keys_follow_the_stages_a_setting_affects(ctx):
+    later = dataclasses.replace(ctx, profile=dataclasses.replace(
+        ctx.profile, style_prior=dataclasses.replace(ctx.profile.style_prior, transfer_steps=99)))
+    assert style_prior._key(ctx, "source") == style_prior._key(later, "source")
+    assert style_prior._key(ctx, "encoder") == style_prior._key(later, "encoder")
+    assert style_prior._key(ctx, "transfer") != style_prior._key(later, "transfer")
+    wider = dataclasses.replace(ctx, profile=dataclasses.replace(
+        ctx.profile, style_prior=dataclasses.replace(ctx.profile.style_prior, channel_max=32)))
+    assert all(style_prior._key(ctx, s) != style_prior._key(wider, s) for s in ("source", "encoder", "transfer"))
