@@ -1,0 +1,160 @@
+"""Training a tri-plane generator (EG3D) with its dual discriminator, from scratch or by transfer.
+
+    G, D = TriPlaneGenerator(config=configs.MINI), DiscriminatorConfig(img_resolution=64, ...).build()
+    G_ema, log = train_3d(G, D, images, labels, settings=Train3DSettings(steps=500), seed=0)
+
+One step, as EG3D's recipe: reals are x-flipped at random (their labels mirrored); fakes are
+rendered at cameras drawn from the training labels, the mapping conditioned on those cameras or,
+with ``swap_probability``, on another sample's (generator pose conditioning); D sees the final and
+the raw image together (dual discrimination), both blurred by a sigma that fades out over
+``blur_fade_images``; non-saturating loss; lazy R1 on both real images; EG3D's density
+regulariser every ``density_every`` G steps; an EMA copy of G. With ``evaluate`` (G_ema -> score,
+lower is better) the best-scoring weights come back (step 0 is scored too). With AgileGAN3D's
+L_prior (transfer), ``images`` and ``labels`` are the style prior and its paired real cameras.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from portraitlib import cameras
+from portraitlib.losses import density_regularization, nonsaturating_d, nonsaturating_g, r1_penalty
+from portraitlib.nets.discriminators import DualDiscriminator, blur_sigma_at
+from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
+from portraitlib.training.checkpoint import TrainingCheckpoint
+
+
+@dataclass(frozen=True)
+class Train3DSettings:
+    """How long and how to train a tri-plane GAN."""
+
+    steps: int
+    """Optimiser steps (one D and one G update each)."""
+    batch: int = 4
+    """Images per step (the paper: 4)."""
+    lr: float = 0.002
+    """Adam learning rate of G and D (the paper: 0.002)."""
+    r1_gamma: float = 1.0
+    """R1 weight on both real images (applied as gamma / 2 every ``r1_every`` steps, scaled)."""
+    r1_every: int = 16
+    """Lazy R1 interval."""
+    swap_probability: float = 0.5
+    """Chance that a fake's mapping is conditioned on another sample's camera (EG3D's GPC)."""
+    blur_fade_images: int = 0
+    """Images over which D's input blur fades from ``blur_sigma`` to 0 (0: no blur)."""
+    blur_sigma: float = 10.0
+    """Starting blur sigma, in pixels of the final image."""
+    density_weight: float = 0.25
+    """Weight of the density regulariser."""
+    density_every: int = 4
+    """G steps between density regularisations (0: never)."""
+    ema_half_life: float = 500.0
+    """Images after which the EMA weight of old parameters halves."""
+    eval_every: int = 0
+    """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
+    checkpoint_every: int = 100
+    """Steps between resumable checkpoints (when a path is given)."""
+
+
+def raw_like(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Real images (N, 3, R, R) resized to the raw rendering resolution (antialiased), as EG3D
+    feeds reals to the raw branch of its dual discriminator."""
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+
+
+def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, images: torch.Tensor,
+             labels: torch.Tensor, *, settings: Train3DSettings, seed: int,
+             evaluate: Callable[[TriPlaneGenerator], float] | None = None, checkpoint: Path | None = None,
+             progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
+    """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25). Returns the EMA generator
+    and the log (``d_loss``, ``g_loss``, ``r1``, ``density`` per step; ``eval`` [step, score];
+    ``best_step``)."""
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    g_ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
+    ratio = settings.r1_every / (settings.r1_every + 1)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+    state = TrainingCheckpoint(checkpoint, modules={"G": generator, "D": discriminator, "G_ema": g_ema},
+                               optimizers={"G": opt_g, "D": opt_d}) if checkpoint else None
+    start, log = state.restore(generator=rng) if state else (0, {})
+    log = log or {"d_loss": [], "g_loss": [], "r1": [], "density": [], "eval": [], "best_step": None}
+    best = None
+    ema_beta = 0.5 ** (settings.batch / max(settings.ema_half_life, 1e-8))
+    raw_res = generator.config.neural_rendering_resolution
+
+    def score(step: int) -> None:
+        nonlocal best
+        value = float(evaluate(g_ema))
+        log["eval"].append([step, value])
+        if log["best_step"] is None or value <= min(s for _, s in log["eval"]):
+            log["best_step"], best = step, copy.deepcopy(g_ema.state_dict())
+
+    def fakes():
+        c = labels[torch.randint(len(labels), (settings.batch,), generator=rng)]
+        c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng)
+        z = torch.randn(settings.batch, generator.config.z_dim, generator=rng)
+        ws = generator.mapping(z, c_cond, update_emas=True)
+        return generator.synthesis(ws, c, noise_mode="random", generator=rng), ws, c
+
+    if evaluate is not None and settings.eval_every and start == 0:
+        score(0)
+    for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
+                     initial=start, total=settings.steps):
+        sigma = blur_sigma_at(step * settings.batch / 1000, fade_kimg=settings.blur_fade_images / 1000,
+                              start_sigma=settings.blur_sigma)
+        idx = torch.randint(len(images), (settings.batch,), generator=rng)
+        real, real_c = images[idx] * 2 - 1, labels[idx]
+        flip = torch.rand(settings.batch, generator=rng) < 0.5
+        real = torch.where(flip[:, None, None, None], real.flip(-1), real)
+        real_c = torch.where(flip[:, None], cameras.mirror_labels(real_c), real_c)
+        real_imgs = {"image": real, "image_raw": raw_like(real, raw_res)}
+
+        with torch.no_grad():
+            fake, _, fake_c = fakes()
+        d_loss = nonsaturating_d(discriminator(real_imgs, real_c, blur_sigma=sigma),
+                                 discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
+        r1 = torch.zeros(())
+        if step % settings.r1_every == 0:
+            leaves = {k: v.detach().requires_grad_(True) for k, v in real_imgs.items()}
+            r1 = r1_penalty(discriminator(leaves, real_c, blur_sigma=sigma), list(leaves.values()))
+            d_loss = d_loss + r1 * (settings.r1_gamma / 2) * settings.r1_every
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        fake, ws, fake_c = fakes()
+        g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
+        density = torch.zeros(())
+        if settings.density_every and step % settings.density_every == 0:
+            planes = generator.planes(ws)
+            density = density_regularization(lambda p: generator.field(planes)(p)[1], batch=settings.batch,
+                                             box_warp=generator.config.box_warp, generator=rng)
+            g_loss = g_loss + density * settings.density_weight * settings.density_every
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+        with torch.no_grad():
+            for p_ema, p in zip(g_ema.parameters(), generator.parameters()):
+                p_ema.lerp_(p, 1 - ema_beta)
+            for b_ema, b in zip(g_ema.buffers(), generator.buffers()):
+                b_ema.copy_(b)
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("r1", r1), ("density", density)):
+            log[name].append(value.item())
+        done = step + 1
+        if evaluate is not None and settings.eval_every and done % settings.eval_every == 0:
+            score(done)
+        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            state.save(step=done, log=log, generator=rng)
+    if best is not None:
+        g_ema.load_state_dict(best)
+    return g_ema, log
