@@ -105,11 +105,19 @@ class ArtifactCache:
             raise
         return final
 
-    def get_or_build(self, name: str, config: dict, build: Callable[[], dict]) -> dict:
-        """Load the artefact for ``config``, or build, save and return it."""
+    def resume_path(self, stage: str, config: dict) -> Path:
+        """Where a training stage keeps its resumable state while it builds the artefact of ``config``."""
+        return self.path(stage, config).with_suffix(".resume.pt")
+
+    def get_or_build(self, name: str, config: dict, build: Callable[[], dict], *,
+                     stages: tuple[str, ...] = ()) -> dict:
+        """Load the artefact for ``config``, or build, save and return it; then drop the resumable
+        states of ``stages`` (the artefact now holds what they were for)."""
         cached = self.load(name, config)
-        if cached is not None:
-            return cached
-        artefact = build()
-        self.save(name, config, artefact)
-        return {"config": config, **artefact}
+        if cached is None:
+            artefact = build()
+            self.save(name, config, artefact)
+            cached = {"config": config, **artefact}
+        for stage in stages:
+            self.resume_path(stage, config).unlink(missing_ok=True)
+        return cached

@@ -118,6 +118,114 @@ class StylePriorConfig:
 
 
 @dataclass(frozen=True)
+class EG3DConfig:
+    """The pretrained 3D generator G (notebook 02): official weights, or trained on the world."""
+
+    source_checkpoint: str = ""
+    """Paper profile: path of the official ``ffhq512-128.pkl`` (G_ema and D). Empty: train G on
+    the world's real set."""
+    generator: Literal["smoke", "mini", "paper"] = "mini"
+    """Sizes of G (``portraitlib.nets.configs``: SMOKE, MINI, PAPER); D follows G's resolution."""
+    warm_start_steps: int = 1500
+    """Supervised warm-start steps (world only): z-space VAE with G, L1 to photo and true depth."""
+    adversarial_steps: int = 300
+    """EG3D-recipe GAN steps after the warm start (the step with the best KID is kept)."""
+    baseline_steps: int = 0
+    """Pure adversarial steps from scratch for the warm-start comparison (0: skip it)."""
+    encoder_steps: int = 300
+    """Steps of the z-space encoder on the final, frozen G (its codes of photos)."""
+    eval_every: int = 50
+    """Steps between KID evaluations of the GAN phases."""
+    batch: int = 4
+    """Images per step (the paper: 4)."""
+    depth_weight: float = 1.0
+    """Weight of the true-depth L1 in the warm start."""
+    kl_weight: float = 1e-3
+    """Weight of the KL term of the z-space VAE."""
+    blur_fade_images: int = 400
+    """Images over which D's input blur fades out in the GAN phase (EG3D: 200K)."""
+    fake_latents: Literal["prior", "posterior"] = "prior"
+    """Codes of the GAN fakes: the Gaussian prior (EG3D), or the warm-start VAE's posterior codes
+    of real photos (for a G whose prior samples are not heads yet)."""
+
+    def __post_init__(self):
+        for name in ("encoder_steps", "eval_every", "batch"):
+            if getattr(self, name) <= 0:
+                raise ProfileError(f"eg3d.{name} must be positive, got {getattr(self, name)}")
+        for name in ("warm_start_steps", "adversarial_steps", "baseline_steps", "blur_fade_images"):
+            if getattr(self, name) < 0:
+                raise ProfileError(f"eg3d.{name} must not be negative, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Adversarial transfer of G to each style with L_prior (notebook 03)."""
+
+    steps: int = 200
+    """Steps per run (the paper: about 8K images at batch 4, i.e. 2000)."""
+    batch: int = 4
+    """Images per step (the paper: 4)."""
+    lr: float = 0.002
+    """Learning rate of G and D (the paper: 0.002)."""
+    r1_gamma: float = 1.0
+    """R1 weight on both real images."""
+    eval_every: int = 50
+    """Steps between stylization-error evaluations (recorded, never used to choose)."""
+    ablation_style: str = "anime"
+    """The style of the Table 3 variants (the paper's Sam Yang)."""
+    subset_sizes: tuple[int, ...] = (20, 100, 1000)
+    """Sizes of the prior subsets of Table 3 (besides the raw exemplars and the full prior)."""
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "eval_every"):
+            if getattr(self, name) <= 0:
+                raise ProfileError(f"transfer.{name} must be positive, got {getattr(self, name)}")
+        if self.ablation_style not in STYLES:
+            raise ProfileError(f"transfer.ablation_style {self.ablation_style!r} is unknown; "
+                               f"valid styles: {list(STYLES)}")
+        if any(n <= 0 for n in self.subset_sizes):
+            raise ProfileError(f"transfer.subset_sizes must be positive, got {list(self.subset_sizes)}")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """AgileGAN3D's W+ encoder of the pretrained G (notebook 04)."""
+
+    steps: int = 600
+    """Optimiser steps (the paper: 20 epochs of 28K photos at batch 2)."""
+    batch: int = 4
+    """Photos per step (the paper: 2)."""
+    lr: float = 5e-4
+    """RAdam learning rate (the paper: 5e-4)."""
+    cycle_weight: float = 1.0
+    """lambda_cyc (the paper: 1)."""
+    cycle_views: int = 2
+    """Random cameras per code in the cycle loss (the paper: 2)."""
+    reg_weight: float = 0.001
+    """lambda_reg (the paper: 0.001)."""
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "cycle_views"):
+            if getattr(self, name) <= 0:
+                raise ProfileError(f"encoder.{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class GuidedConfig:
+    """Guided transfer learning, L_prior + L_guide (notebook 05): runs like notebook 03's (same steps,
+    batch and lr, from the pretrained G and D) with L_guide added at every G step."""
+
+    guide_weight: float = 1.0
+    """Weight of L_guide = L2 + LPIPS between x_s and G_t(E(x), p)."""
+    batch: int = 4
+    """Paired photos (and their x_s) per step of L_guide."""
+
+    def __post_init__(self):
+        if self.batch <= 0 or self.guide_weight <= 0:
+            raise ProfileError(f"guided.batch and guided.guide_weight must be positive, got {self}")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A loaded profile: sizes, steps and data sources of one way of running the study."""
 
@@ -137,6 +245,14 @@ class Profile:
     """Metric backbones the profile allows."""
     style_prior: StylePriorConfig = field(default_factory=StylePriorConfig)
     """The 2D style prior (notebook 01)."""
+    eg3d: EG3DConfig = field(default_factory=EG3DConfig)
+    """The pretrained 3D generator (notebook 02)."""
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    """Its transfer to each style with L_prior (notebook 03)."""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """The W+ encoder with the cycle-consistency loss (notebook 04)."""
+    guided: GuidedConfig = field(default_factory=GuidedConfig)
+    """Guided transfer learning (notebook 05)."""
 
 
 def available_profiles() -> list[str]:

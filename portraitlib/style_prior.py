@@ -50,6 +50,12 @@ class StudyImages:
     """World only: ``latents`` and ``angles`` of the test photos, to render true stylized images."""
     source: str = "world"
     """Where the images come from."""
+    train_depth: torch.Tensor | None = None
+    """World only: (N, 1, R, R) true ray distance of the training photos (far plane off the head)."""
+    test_depth: torch.Tensor | None = None
+    """World only: (M, 1, R, R) true ray distance of the held-out photos."""
+    test_mask: torch.Tensor | None = None
+    """World only: (M, 1, R, R) the held-out photos' head coverage in [0, 1]."""
 
 
 def load_images(ctx) -> StudyImages:
@@ -62,7 +68,9 @@ def load_images(ctx) -> StudyImages:
         truth = datasets.load_groundtruth(dirs["real_test"])
         return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
                            exemplars={s: datasets.load_eg3d(dirs[f"exemplars_{s}"])[0] for s in cfg.styles},
-                           test_truth={"latents": truth["latents"], "angles": truth["angles"]}, source="world")
+                           test_truth={"latents": truth["latents"], "angles": truth["angles"]}, source="world",
+                           train_depth=datasets.load_groundtruth(dirs["real_train"])["depth"].float(),
+                           test_depth=truth["depth"].float(), test_mask=truth["mask"].float())
     root = cache_dir() / "data"
     folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
                **{s: root / "exemplars" / s for s in cfg.styles}}
@@ -109,20 +117,6 @@ def _key(ctx, stage: str, **extra) -> dict:
     stages = list(_STAGE_FIELDS)[: list(_STAGE_FIELDS).index(stage) + 1]
     settings = {f: getattr(ctx.profile.style_prior, f) for s in stages for f in _STAGE_FIELDS[s]}
     return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": settings, **extra}
-
-
-def _checkpoint(ctx, name: str, config: dict) -> Path:
-    """Where a stage keeps its resumable state while it trains."""
-    return ctx.cache.path(name, config).with_suffix(".resume.pt")
-
-
-def _cached(ctx, name: str, config: dict, build, *, stages: tuple[str, ...]) -> dict:
-    """``ctx.cache.get_or_build``, then drop the resumable states of ``stages`` (the artefact now
-    holds what they were for)."""
-    art = ctx.cache.get_or_build(name, config, build)
-    for stage in stages:
-        _checkpoint(ctx, stage, config).unlink(missing_ok=True)
-    return art
 
 
 class KIDCriterion:
@@ -189,7 +183,7 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
         enc, warm_log = train_encoder(
             enc, g, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
             settings=InversionSettings(steps=sp.warm_start_steps, batch=sp.batch, lr=2e-3, generator_lr=2e-3),
-            checkpoint=_checkpoint(ctx, "style-source-warm", key), progress="S warm start" if progress else None)
+            checkpoint=ctx.cache.resume_path("style-source-warm", key), progress="S warm start" if progress else None)
         warm_seconds = time.perf_counter() - start
         g.requires_grad_(True)
         posterior = sp.fake_latents == "posterior"
@@ -205,13 +199,13 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
             latents=PosteriorLatents(enc, data.real_train) if posterior else None,
             settings=TrainSettings(steps=sp.adversarial_steps, batch=sp.batch, eval_every=sp.eval_every,
                                    zplus_prior=True),
-            checkpoint=_checkpoint(ctx, "style-source-gan", key), progress="S adversarial" if progress else None)
+            checkpoint=ctx.cache.resume_path("style-source-gan", key), progress="S adversarial" if progress else None)
         return {"G": g_ema.state_dict(), "D": d.state_dict(), "warm_encoder": enc.state_dict(),
                 "gan_config": dataclasses.asdict(cfg), "warm_log": warm_log, "gan_log": gan_log,
                 "seconds": {"warm_start": warm_seconds, "adversarial": time.perf_counter() - start},
                 "criterion": criterion.name, "zplus_prior": True}
 
-    art = _cached(ctx, "style-source", key, build, stages=("style-source-warm", "style-source-gan"))
+    art = ctx.cache.get_or_build("style-source", key, build, stages=("style-source-warm", "style-source-gan"))
     return _generator(cfg, art["G"]), art
 
 
@@ -281,11 +275,11 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
         enc, log = train_encoder(enc, generator, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
                                  identity=nets.identity,
                                  settings=InversionSettings(steps=sp.encoder_steps, batch=sp.batch),
-                                 checkpoint=_checkpoint(ctx, f"style-encoder-{kind}", key),
+                                 checkpoint=ctx.cache.resume_path(f"style-encoder-{kind}", key),
                                  progress=f"encoder {kind}" if progress else None)
         return {"state": enc.state_dict(), "log": log, "seconds": time.perf_counter() - start}
 
-    art = _cached(ctx, f"style-encoder-{kind}", key, build, stages=(f"style-encoder-{kind}",))
+    art = ctx.cache.get_or_build(f"style-encoder-{kind}", key, build, stages=(f"style-encoder-{kind}",))
     enc = make()
     enc.load_state_dict(art["state"])
     return enc.eval().requires_grad_(False), art
@@ -330,12 +324,12 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
                             settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
                                                    eval_every=sp.eval_every, freeze_mapping=True,
                                                    zplus_prior=source.get("zplus_prior", False)),
-                            checkpoint=_checkpoint(ctx, f"style-transfer-{style}", key),
+                            checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),
                             progress=f"S -> S_t {style}" if progress else None)
         return {"G": g_t.state_dict(), "log": log, "diagnostics": diagnostics, "criterion": criterion.name,
                 "seconds": time.perf_counter() - start}
 
-    art = _cached(ctx, f"style-transfer-{style}", key, build, stages=(f"style-transfer-{style}",))
+    art = ctx.cache.get_or_build(f"style-transfer-{style}", key, build, stages=(f"style-transfer-{style}",))
     return _generator(cfg, art["G"]), art
 
 
@@ -397,3 +391,40 @@ def load_prior(folder: Path) -> dict:
     images, labels, _ = datasets.load_eg3d(folder)
     extra = safe_torch_load(Path(folder) / "prior.pt")
     return {"images": images, "labels": labels, **extra}
+
+
+@dataclass
+class StylePriors:
+    """Notebook 01's cached results, as the later notebooks use them."""
+
+    source: StyleGAN2Generator
+    """S (frozen)."""
+    encoder: nn.Module
+    """AgileGAN's hierarchical VAE encoder into S (frozen)."""
+    styled: dict[str, StyleGAN2Generator]
+    """Per style, S_t (frozen)."""
+    folders: dict[str, Path]
+    """Per style, the prior set's folder (EG3D layout; its name is its version)."""
+
+    def stylize(self, style: str, images: torch.Tensor) -> torch.Tensor:
+        """x_s = S_t(E(x)) in [0, 1] for photos (N, 3, R, R) in [0, 1]."""
+        return stylize(self.encoder, self.source, self.styled[style], images)
+
+    def prior(self, style: str) -> dict:
+        """The style's prior set (see :func:`load_prior`)."""
+        return load_prior(self.folders[style])
+
+
+def study_priors(ctx, data: StudyImages, nets: LossNets, *, regressor, progress: bool = True) -> StylePriors:
+    """S, E (hVAE), every S_t and prior set of the profile, from the cache (built if absent, without
+    notebook 01's diagnostics). ``data`` at the world's resolution, as notebook 01 uses it."""
+    source_g, source = source_generator(ctx, data, nets, progress=progress)
+    encoder, encoder_art = inversion_encoder(ctx, data, nets, source_g, source, kind="hvae", progress=progress)
+    styled, folders = {}, {}
+    for style in ctx.profile.world.styles:
+        styled[style], transfer_art = style_generator(ctx, data, nets, source_g, source, encoder, style=style,
+                                                      progress=progress)
+        folders[style] = prior_set(ctx, data, styled[style], encoder, source_g, style=style, regressor=regressor,
+                                   transfer=transfer_art, encoder_artefact=encoder_art,
+                                   zplus_prior=source["zplus_prior"])
+    return StylePriors(source=source_g, encoder=encoder, styled=styled, folders=folders)

@@ -28,3 +28,12 @@ def image_grid(images: torch.Tensor, *, row_labels=None, col_labels=None, title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def depth_rgb(depth: torch.Tensor, *, near: float, far: float, size: int | None = None) -> torch.Tensor:
+    """Depth maps (N, 1, r, r) (ray distance) as grey images (N, 3, size, size) in [0, 1]: near is
+    white, ``far`` and beyond black; nearest-neighbour upsampling keeps the raw pixels visible."""
+    grey = ((far - depth) / (far - near)).clamp(0, 1)
+    if size is not None and size != grey.shape[-1]:
+        grey = torch.nn.functional.interpolate(grey, size=(size, size), mode="nearest")
+    return grey.expand(-1, 3, -1, -1)

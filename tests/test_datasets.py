@@ -40,3 +40,16 @@ def test_pose_regressor_learns_on_world_renders():
     labels = model.labels(data.images[:5])
     assert labels.shape == (5, 25)
     assert cameras.angular_error(labels, data.labels[:5]).mean() < 30
+
+
+def test_real_scene_renders_the_same_photo_again_and_at_a_new_camera():
+    data = datasets.make_real_set(4, split="test", seed=0, config=CFG)
+    scene = datasets.real_scene(4, split="test", seed=0)
+    again = datasets.render_set(data.latents, data.angles, look="real", config=CFG, scene=scene)
+    assert torch.equal(again.images, data.images)
+    turned = datasets.render_set(data.latents, data.angles + torch.tensor([25.0, 0, 0]), look="real", config=CFG,
+                                 scene=scene)
+    studio = datasets.render_set(data.latents, data.angles + torch.tensor([25.0, 0, 0]), look="real", config=CFG)
+    assert not torch.equal(turned.images, data.images)
+    colour = lambda images: images.mean((2, 3))  # noqa: E731  (light and background dominate it)
+    assert (colour(turned.images) - colour(data.images)).abs().mean() < (colour(studio.images) - colour(data.images)).abs().mean()

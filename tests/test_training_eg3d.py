@@ -65,3 +65,14 @@ def test_inputs_are_checked_and_reals_resized(data):
         train_3d(TriPlaneGenerator(config=configs.SMOKE), D_CONFIG.build(), images, labels[:5],
                  settings=Train3DSettings(steps=1), seed=0)
     assert raw_like(images, 16).shape == (6, 3, 16, 16)
+
+
+def test_fakes_can_come_from_a_given_latent_sampler(data):
+    calls = []
+
+    def latents(n, rng):
+        calls.append(n)
+        return torch.zeros(n, configs.SMOKE.z_dim)
+
+    run(data, 2, latents=latents)
+    assert calls == [2, 2, 2, 2], "one draw for D's fakes and one for G's, per step"

@@ -67,3 +67,11 @@ SMOKE = TriPlaneConfig(z_dim=32, w_dim=32, plane_resolution=16, plane_channels=8
                        channel_max=32, decoder_hidden=16, neural_rendering_resolution=16, img_resolution=32,
                        sr_channels=(16, 8), coarse_samples=12, fine_samples=12, plane_layout="corrected")
 """The smoke profile's generator: every code path at the smallest sizes."""
+
+
+def named(name: str) -> TriPlaneConfig:
+    """The configuration a profile names: ``smoke``, ``mini`` or ``paper``."""
+    choices = {"smoke": SMOKE, "mini": MINI, "paper": PAPER}
+    if name not in choices:
+        raise ValueError(f"unknown generator configuration {name!r}; valid: {sorted(choices)}")
+    return choices[name]

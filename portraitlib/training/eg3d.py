@@ -60,6 +60,8 @@ class Train3DSettings:
     """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
     checkpoint_every: int = 100
     """Steps between resumable checkpoints (when a path is given)."""
+    keep_best: bool = True
+    """Return the best-scoring EMA weights (early stopping); False: the last, the scores only logged."""
 
 
 def raw_like(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -71,10 +73,14 @@ def raw_like(images: torch.Tensor, resolution: int) -> torch.Tensor:
 def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, images: torch.Tensor,
              labels: torch.Tensor, *, settings: Train3DSettings, seed: int,
              evaluate: Callable[[TriPlaneGenerator], float] | None = None, checkpoint: Path | None = None,
+             latents: Callable[[int, torch.Generator], torch.Tensor] | None = None,
+             guide: Callable[[TriPlaneGenerator, torch.Generator], torch.Tensor] | None = None,
              progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
-    """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25). Returns the EMA generator
-    and the log (``d_loss``, ``g_loss``, ``r1``, ``density`` per step; ``eval`` [step, score];
-    ``best_step``)."""
+    """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25). ``latents(n, rng)``, if
+    given, draws the fakes' z (n, z_dim) instead of the Gaussian prior. ``guide(G, rng)``, if given,
+    is a further loss of G added at every G step (AgileGAN3D's L_guide). Returns the EMA generator
+    and the log (``d_loss``, ``g_loss``, ``r1``, ``density``, ``guide`` per step; ``eval`` [step,
+    score]; ``best_step``)."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     rng = torch.Generator().manual_seed(seed)
@@ -86,7 +92,7 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
     state = TrainingCheckpoint(checkpoint, modules={"G": generator, "D": discriminator, "G_ema": g_ema},
                                optimizers={"G": opt_g, "D": opt_d}) if checkpoint else None
     start, log = state.restore(generator=rng) if state else (0, {})
-    log = log or {"d_loss": [], "g_loss": [], "r1": [], "density": [], "eval": [], "best_step": None}
+    log = log or {"d_loss": [], "g_loss": [], "r1": [], "density": [], "guide": [], "eval": [], "best_step": None}
     best = None
     ema_beta = 0.5 ** (settings.batch / max(settings.ema_half_life, 1e-8))
     raw_res = generator.config.neural_rendering_resolution
@@ -101,7 +107,8 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
     def fakes():
         c = labels[torch.randint(len(labels), (settings.batch,), generator=rng)]
         c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng)
-        z = torch.randn(settings.batch, generator.config.z_dim, generator=rng)
+        z = (latents(settings.batch, rng) if latents is not None
+             else torch.randn(settings.batch, generator.config.z_dim, generator=rng))
         ws = generator.mapping(z, c_cond, update_emas=True)
         return generator.synthesis(ws, c, noise_mode="random", generator=rng), ws, c
 
@@ -139,6 +146,8 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
             density = density_regularization(lambda p: generator.field(planes)(p)[1], batch=settings.batch,
                                              box_warp=generator.config.box_warp, generator=rng)
             g_loss = g_loss + density * settings.density_weight * settings.density_every
+        guide_loss = guide(generator, rng) if guide is not None else torch.zeros(())
+        g_loss = g_loss + guide_loss
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -148,13 +157,14 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
                 p_ema.lerp_(p, 1 - ema_beta)
             for b_ema, b in zip(g_ema.buffers(), generator.buffers()):
                 b_ema.copy_(b)
-        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("r1", r1), ("density", density)):
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("r1", r1), ("density", density),
+                            ("guide", guide_loss)):
             log[name].append(value.item())
         done = step + 1
         if evaluate is not None and settings.eval_every and done % settings.eval_every == 0:
             score(done)
         if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
             state.save(step=done, log=log, generator=rng)
-    if best is not None:
+    if best is not None and settings.keep_best:
         g_ema.load_state_dict(best)
     return g_ema, log

@@ -75,13 +75,23 @@ def render_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, config
                     depth=torch.cat([p.depth for p in parts]), mask=torch.cat([p.mask for p in parts]))
 
 
-def make_real_set(n: int, *, split: str, seed: int, config: WorldConfig) -> WorldSet:
-    """The "real photo" set (CelebA-HQ stand-in): FFHQ-like poses and varied light."""
+def _real_draws(n: int, *, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor, Scene]:
     g = split_generator(seed, split)
     latents = sample_latents(n, generator=g)
     angles = cameras.sample_poses(n, generator=g, kind="ffhq")
-    return render_set(latents, angles, look="real", config=config, scene=Scene.sample(n, generator=g),
-                      progress=f"world real/{split}")
+    return latents, angles, Scene.sample(n, generator=g)
+
+
+def make_real_set(n: int, *, split: str, seed: int, config: WorldConfig) -> WorldSet:
+    """The "real photo" set (CelebA-HQ stand-in): FFHQ-like poses and varied light."""
+    latents, angles, scene = _real_draws(n, split=split, seed=seed)
+    return render_set(latents, angles, look="real", config=config, scene=scene, progress=f"world real/{split}")
+
+
+def real_scene(n: int, *, split: str, seed: int) -> Scene:
+    """The light and background of every photo of a real split of ``n`` photos (the split's size), as
+    :func:`make_real_set` drew them: to render the same photo at a new camera (a true novel view)."""
+    return _real_draws(n, split=split, seed=seed)[2]
 
 
 def make_exemplars(style: str, n: int, *, seed: int, config: WorldConfig) -> WorldSet:

@@ -1,0 +1,129 @@
+"""AgileGAN3D's W+ encoder of a frozen tri-plane generator (Sec. 3.2, Eqs. 2-4).
+
+    enc = WPlusEncoder(img_resolution=64, num_ws=G.num_ws_plus, w_dim=G.config.w_dim, w_avg=mean_w_3d(G))
+    enc, log = train_wplus_3d(enc, G, photos, labels, settings=WPlus3DSettings(steps=500), seed=0,
+                              perceptual=lpips, identity=id_net)
+
+One step on photos x with cameras p (G frozen):
+- L_rec (Eq. 3) = L2(x, x^) + LPIPS(x, x^) + identity(x, x^), with x^ = G(E(x), p);
+- L_cyc (Eq. 2): w = G.mapping(z, frontal camera) for z ~ N(0, I), written as W+ (the three
+  super-resolution codes repeat the last), rendered at ``cycle_views`` cameras drawn from the
+  data's labels; E must return w from each render: mean squared error to w;
+- L_reg (Eq. 4): the spread of E(x)'s 17 codes around their mean, keeping W+ codes near W;
+loss = L_rec + ``cycle_weight`` L_cyc + ``reg_weight`` L_reg (the paper: 1 and 0.001), RAdam.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from portraitlib.nets.encoders import WPlusEncoder
+from portraitlib.nets.triplane import TriPlaneGenerator
+from portraitlib.training.checkpoint import TrainingCheckpoint
+from portraitlib.training.warm3d import frontal_labels
+
+
+@dataclass(frozen=True)
+class WPlus3DSettings:
+    """How the W+ encoder of a tri-plane generator is trained."""
+
+    steps: int
+    """Optimiser steps."""
+    batch: int = 4
+    """Photos per step (the paper: 2)."""
+    lr: float = 5e-4
+    """RAdam learning rate (the paper: 5e-4)."""
+    cycle_weight: float = 1.0
+    """lambda_cyc of the multi-view cycle-consistency loss (the paper: 1); 0 turns it off."""
+    cycle_views: int = 2
+    """Random cameras per sampled code in the cycle loss (the paper: 2)."""
+    reg_weight: float = 0.001
+    """lambda_reg of the code-spread regulariser (the paper: 0.001)."""
+    perceptual_weight: float = 1.0
+    """Weight of LPIPS in L_rec, when a perceptual net is given."""
+    identity_weight: float = 1.0
+    """Weight of the identity distance in L_rec, when an identity net is given."""
+    identity_batch: int = 4
+    """Photos per step that the identity loss sees."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (when a path is given)."""
+
+
+@torch.no_grad()
+def mean_w_3d(generator: TriPlaneGenerator, *, n: int = 4096, seed: int = 0) -> torch.Tensor:
+    """The mean w (w_dim,) of G's mapping over n prior draws, conditioned on the frontal camera."""
+    z = torch.randn(n, generator.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    return generator.mapping(z, frontal_labels(n))[:, 0].mean(0)
+
+
+def as_wplus(generator: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
+    """Mapping codes (N, 14, w_dim) as W+ (N, 17, w_dim): the super-resolution codes repeat the last."""
+    return torch.cat([ws, generator.sr_codes(ws)], dim=1)
+
+
+def cycle_loss(encoder: nn.Module, generator: TriPlaneGenerator, labels: torch.Tensor, *, n: int, views: int,
+               generator_rng: torch.Generator) -> torch.Tensor:
+    """Eq. (2): codes of prior samples, rendered at ``views`` cameras drawn from ``labels``, must come
+    back through the encoder."""
+    z = torch.randn(n, generator.config.z_dim, generator=generator_rng)
+    with torch.no_grad():
+        w = as_wplus(generator, generator.mapping(z, frontal_labels(n)))
+    w_views = w.repeat(views, 1, 1)
+    c = labels[torch.randint(len(labels), (n * views,), generator=generator_rng)]
+    with torch.no_grad():
+        images = (generator.synthesis(w_views, c)["image"] + 1) / 2
+    return (encoder(images.clamp(0, 1)) - w_views).square().mean()
+
+
+def code_spread(codes: torch.Tensor) -> torch.Tensor:
+    """Eq. (4): mean squared distance of each photo's codes (N, K, w_dim) from their mean code."""
+    return (codes - codes.mean(1, keepdim=True)).square().sum(-1).mean()
+
+
+def train_wplus_3d(encoder: WPlusEncoder, generator: TriPlaneGenerator, images: torch.Tensor, labels: torch.Tensor,
+                   *, settings: WPlus3DSettings, seed: int, perceptual: nn.Module | None = None,
+                   identity: nn.Module | None = None, checkpoint: Path | None = None,
+                   progress: str | None = None) -> tuple[WPlusEncoder, dict]:
+    """Train ``encoder`` into the frozen ``generator`` on photos (N, 3, R, R) in [0, 1] with labels
+    (N, 25). Returns the encoder (eval) and the log: per-step ``loss``, ``l2``, ``perceptual``,
+    ``identity``, ``cycle``, ``reg``."""
+    if encoder.num_ws != generator.num_ws_plus:
+        raise ValueError(f"the encoder gives {encoder.num_ws} codes, G's W+ has {generator.num_ws_plus}")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    generator.requires_grad_(False)
+    opt = torch.optim.RAdam(encoder.parameters(), lr=settings.lr)
+    state = TrainingCheckpoint(checkpoint, modules={"encoder": encoder}, optimizers={"opt": opt}) if checkpoint else None
+    start, log = state.restore(generator=rng) if state else (0, {})
+    log = log or {k: [] for k in ("loss", "l2", "perceptual", "identity", "cycle", "reg")}
+    encoder.train()
+    zero = torch.zeros(())
+    for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
+                     initial=start, total=settings.steps):
+        idx = torch.randint(len(images), (settings.batch,), generator=rng)
+        x, c = images[idx], labels[idx]
+        codes = encoder(x)
+        y = (generator.synthesis(codes, c)["image"] + 1) / 2
+        l2 = (y - x).square().mean()
+        lp = perceptual(y, x).mean() if perceptual is not None else zero
+        k = settings.identity_batch
+        idl = identity.distance(y[:k], x[:k]).mean() if identity is not None else zero
+        cyc = (cycle_loss(encoder, generator, labels, n=settings.batch, views=settings.cycle_views, generator_rng=rng)
+               if settings.cycle_weight > 0 else zero)
+        reg = code_spread(codes)
+        loss = (l2 + settings.perceptual_weight * lp + settings.identity_weight * idl + settings.cycle_weight * cyc
+                + settings.reg_weight * reg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for name, value in (("loss", loss), ("l2", l2), ("perceptual", lp), ("identity", idl), ("cycle", cyc),
+                            ("reg", reg)):
+            log[name].append(value.item())
+        done = step + 1
+        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            state.save(step=done, log=log, generator=rng)
+    return encoder.eval(), log

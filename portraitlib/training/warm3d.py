@@ -1,0 +1,127 @@
+"""A z-space VAE encoder for a tri-plane generator, and the supervised warm start it allows on the world.
+
+    enc = HierarchicalVAEEncoder(img_resolution=64, num_ws=1, z_dim=G.config.z_dim)
+    enc, log = train_vae_3d(enc, G, images, labels, depth=depth, seed=0,
+                            settings=VAE3DSettings(steps=1500, generator_lr=1e-3))
+    ws = encode_3d(enc, G, images)        # (N, 14, w_dim): G.mapping(mu, frontal camera)
+
+One step: photos x (mirrored at random, labels mirrored) -> posterior (mu, logvar) of one z per
+photo -> z = mu + sigma * eps -> ws = G.mapping(z, c') with c' the photo's camera or, with
+``swap_probability``, another photo's (EG3D's pose-conditioning swap) -> G.synthesis(ws, c) at the
+photo's own camera. Loss: L1 on the final and the raw image, ``depth_weight`` * L1 to the true depth
+(the world knows it; leave ``depth`` out elsewhere), ``perceptual_weight`` * LPIPS and
+``kl_weight`` * KL. With ``generator_lr > 0`` G learns too: a supervised warm start whose prior
+samples G(z ~ N(0, I)) are already heads, since the KL keeps the codes it learns from Gaussian.
+With G frozen it is a z-space inversion encoder (the AgileGAN-EG3D baseline's kind).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from portraitlib import cameras
+from portraitlib.nets.encoders import HierarchicalVAEEncoder
+from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
+from portraitlib.training.checkpoint import TrainingCheckpoint
+from portraitlib.training.eg3d import raw_like
+
+
+@dataclass(frozen=True)
+class VAE3DSettings:
+    """How the z-space encoder (and optionally its tri-plane generator) is trained."""
+
+    steps: int
+    """Optimiser steps."""
+    batch: int = 4
+    """Photos per step."""
+    lr: float = 1e-3
+    """Adam learning rate of the encoder."""
+    generator_lr: float = 0.0
+    """Adam learning rate of the generator; 0 keeps it frozen (inversion only)."""
+    depth_weight: float = 1.0
+    """Weight of the L1 to the true depth (ray distance), when depth is given."""
+    perceptual_weight: float = 0.5
+    """Weight of the perceptual distance, when a perceptual net is given."""
+    kl_weight: float = 1e-3
+    """Weight of the KL divergence (summed over z's dimensions) to N(0, I)."""
+    swap_probability: float = 0.5
+    """Chance that the mapping is conditioned on another photo's camera."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (when a path is given)."""
+
+
+def frontal_labels(n: int) -> torch.Tensor:
+    """(n, 25) labels of the frontal camera: what codes of photos are mapped with at inference."""
+    return cameras.labels_from_angles(torch.zeros(n), torch.zeros(n))
+
+
+@torch.no_grad()
+def encode_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, images: torch.Tensor, *,
+              batch: int = 64) -> torch.Tensor:
+    """ws (N, num_ws, w_dim) of photos (N, 3, R, R) in [0, 1]: the posterior mean z through
+    ``generator``'s mapping, conditioned on the frontal camera. A fine-tuned copy of G maps the
+    same z to its own (stylized) codes, as Toonify and AgileGAN use a z-space inversion."""
+    encoder.eval()
+    mu = torch.cat([encoder(images[i:i + batch])[0][:, 0] for i in range(0, len(images), batch)])
+    return generator.mapping(mu, frontal_labels(len(mu)).to(mu))
+
+
+def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, images: torch.Tensor,
+                 labels: torch.Tensor, *, settings: VAE3DSettings, seed: int, depth: torch.Tensor | None = None,
+                 perceptual: nn.Module | None = None, checkpoint: Path | None = None,
+                 progress: str | None = None) -> tuple[HierarchicalVAEEncoder, dict]:
+    """Train ``encoder`` (one z per photo: ``num_ws=1``) on photos (N, 3, R, R) in [0, 1] with labels
+    (N, 25) and, optionally, true depth (N, 1, R, R). Returns the encoder (eval) and the log:
+    per-step ``loss``, ``l1``, ``depth``, ``perceptual``, ``kl``."""
+    if encoder.num_ws != 1:
+        raise ValueError(f"the z-space encoder gives one z per photo (num_ws=1), not {encoder.num_ws}")
+    if len(images) != len(labels) or (depth is not None and len(depth) != len(images)):
+        raise ValueError("images, labels and depth must have one row per photo")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    train_g = settings.generator_lr > 0
+    generator.requires_grad_(train_g)
+    groups = [{"params": encoder.parameters(), "lr": settings.lr}]
+    if train_g:
+        groups.append({"params": generator.parameters(), "lr": settings.generator_lr})
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
+    state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
+    start, log = state.restore(generator=rng) if state else (0, {})
+    log = log or {k: [] for k in ("loss", "l1", "depth", "perceptual", "kl")}
+    raw_res = generator.config.neural_rendering_resolution
+    near, far = generator.config.ray_start, generator.config.ray_end
+    encoder.train()
+    for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
+                     initial=start, total=settings.steps):
+        idx = torch.randint(len(images), (settings.batch,), generator=rng)
+        flip = torch.rand(settings.batch, generator=rng) < 0.5
+        x = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
+        c = torch.where(flip[:, None], cameras.mirror_labels(labels[idx]), labels[idx])
+        mu, logvar = encoder(x)
+        z = HierarchicalVAEEncoder.sample(mu, logvar, generator=rng)[:, 0]
+        ws = generator.mapping(z, swap_conditioning(c, probability=settings.swap_probability, generator=rng))
+        out = generator.synthesis(ws, c, generator=rng)
+        target = x * 2 - 1
+        l1 = (out["image"] - target).abs().mean() + (out["image_raw"] - raw_like(target, raw_res)).abs().mean()
+        dep = torch.zeros(())
+        if depth is not None:
+            d = torch.where(flip[:, None, None, None], depth[idx].flip(-1), depth[idx]).float().clamp(near, far)
+            dep = (out["image_depth"] - raw_like(d, raw_res)).abs().mean()
+        lp = perceptual((out["image"] + 1) / 2, x).mean() if perceptual is not None else torch.zeros(())
+        kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
+        loss = l1 + settings.depth_weight * dep + settings.perceptual_weight * lp + settings.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for name, value in (("loss", loss), ("l1", l1), ("depth", dep), ("perceptual", lp), ("kl", kl)):
+            log[name].append(value.item())
+        done = step + 1
+        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            state.save(step=done, log=log, generator=rng)
+    generator.requires_grad_(False)
+    return encoder.eval(), log
