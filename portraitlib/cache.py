@@ -67,13 +67,26 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class ArtifactCache:
-    """Artefacts of one profile and seed, each under ``<root>/<profile>/seed<seed>/<name>-<key>.pt``."""
+class MissingArtefactError(FileNotFoundError):
+    """A read-only cache was asked for an artefact that has not been built yet."""
 
-    def __init__(self, *, profile: str, seed: int, root: Path | None = None):
+
+class ArtifactCache:
+    """Artefacts of one profile and seed, each under ``<root>/<profile>/seed<seed>/<name>-<key>.pt``.
+
+    A ``read_only`` cache never trains or writes: asking it for an artefact it lacks raises
+    :class:`MissingArtefactError` (the command line uses it, so a missing style is an error, not an
+    hour of training)."""
+
+    def __init__(self, *, profile: str, seed: int, root: Path | None = None, read_only: bool = False):
         self.profile = profile
         self.seed = seed
         self.root = Path(root) if root is not None else cache_dir()
+        self.read_only = read_only
+
+    def _missing(self, name: str, path: Path) -> MissingArtefactError:
+        return MissingArtefactError(f"artefact {name!r} of profile {self.profile!r} (seed {self.seed}) has not been "
+                                    f"built: {path} is missing")
 
     def path(self, name: str, config: dict) -> Path:
         key = config_key({"profile": self.profile, "seed": self.seed, "name": name, **config})
@@ -95,6 +108,8 @@ class ArtifactCache:
         final = self.path(name, config).with_suffix("")
         if final.is_dir():
             return final
+        if self.read_only:
+            raise self._missing(name, final)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
@@ -114,10 +129,12 @@ class ArtifactCache:
         """Load the artefact for ``config``, or build, save and return it; then drop the resumable
         states of ``stages`` (the artefact now holds what they were for)."""
         cached = self.load(name, config)
+        if cached is None and self.read_only:
+            raise self._missing(name, self.path(name, config))
         if cached is None:
             artefact = build()
             self.save(name, config, artefact)
             cached = {"config": config, **artefact}
-        for stage in stages:
+        for stage in stages if not self.read_only else ():
             self.resume_path(stage, config).unlink(missing_ok=True)
         return cached

@@ -54,3 +54,55 @@ def yaw_labels(yaws: list[float] | torch.Tensor, *, pitch: float = 0.0) -> torch
 def opacity(weights: torch.Tensor, resolution: int) -> torch.Tensor:
     """(N, 1, r, r) accumulated opacity from the volume renderer's ray weights (N, r*r, S, 1)."""
     return weights.sum(-2).reshape(len(weights), 1, resolution, resolution)
+
+
+def normal_map(depth: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Camera-space unit normals (N, 3, r, r) of ray-distance depth maps (N, 1, r, r), as the RGB
+    convention of normal maps shows them: x right, y up, z toward the camera, each mapped to [0, 1]
+    by (n + 1) / 2. From central differences of the unprojected surface."""
+    n, _, r, _ = depth.shape
+    cam2world, _ = cameras.split_labels(labels)
+    points = surface_points(depth, labels).transpose(1, 2).reshape(n, 3, r, r)
+    padded = F.pad(points, (1, 1, 1, 1), mode="replicate")
+    d_col = padded[:, :, 1:-1, 2:] - padded[:, :, 1:-1, :-2]
+    d_row = padded[:, :, 2:, 1:-1] - padded[:, :, :-2, 1:-1]
+    normal = F.normalize(torch.cross(d_row, d_col, dim=1), dim=1)  # outward: toward the camera that sees it
+    world_to_cam = cam2world[:, :3, :3].float().transpose(1, 2)
+    cam = torch.einsum("nij,njhw->nihw", world_to_cam, normal)
+    shown = torch.stack((cam[:, 0], -cam[:, 1], -cam[:, 2]), 1)  # OpenCV (x right, y down, z forward) -> RGB
+    return (shown + 1) / 2
+
+
+def warping_error(images_a: torch.Tensor, depth_a: torch.Tensor, labels_a: torch.Tensor, images_b: torch.Tensor,
+                  labels_b: torch.Tensor, *, mask_a: torch.Tensor, depth_b: torch.Tensor | None = None,
+                  occlusion: float = 0.05) -> torch.Tensor:
+    """Photometric warping error (N,): view B's image (N, 3, R, R) fetched at the pixels where view
+    A's surface (``depth_a`` (N, 1, r, r) ray distance, any r; ``mask_a`` (N, 1, r, r) bool) lands
+    in B, against A's image, mean absolute difference over the compared pixels. With ``depth_b``,
+    points that B sees behind an occluder (by more than ``occlusion``) are left out.
+
+    If images A and B show one surface, the geometry ``depth_a`` moves A's colours onto B's: the
+    error is then small (lit surfaces keep their shading here, since lights are fixed to the head).
+    The geometry can be the renderer's own or the world's true one."""
+    size = images_a.shape[-1]
+    if depth_a.shape[-1] != size:
+        depth_a = F.interpolate(depth_a.float(), size=(size, size), mode="nearest")
+        mask_a = F.interpolate(mask_a.float(), size=(size, size), mode="nearest") > 0.5
+    points = surface_points(depth_a, labels_a)
+    cam2world_b, _ = cameras.split_labels(labels_b)
+    uv, _ = cameras.project(points, cam2world_b.float())
+    grid = (uv * 2 - 1).unsqueeze(1)
+    fetched = F.grid_sample(images_b.float(), grid, mode="bilinear", align_corners=False).squeeze(2)  # (N, 3, P)
+    valid = mask_a.flatten(1) & (uv > 0).all(-1) & (uv < 1).all(-1)
+    if depth_b is not None:
+        expected = (points - cam2world_b[:, None, :3, 3].float()).norm(dim=-1)
+        seen = F.grid_sample(depth_b.float(), grid, mode="bilinear", align_corners=False).flatten(1)
+        valid &= (expected - seen) < occlusion
+    diff = (fetched - images_a.float().flatten(2)).abs().mean(1)
+    return (diff * valid).sum(1) / valid.sum(1).clamp_min(1)
+
+
+def epipolar_image(images: torch.Tensor, *, row: int) -> torch.Tensor:
+    """Fig. 8's epipolar-plane image of a yaw sweep (K, 3, R, R): image row ``row`` of each view,
+    stacked top to bottom, (3, K, R). A consistent 3D object traces smooth slanted lines in it."""
+    return images[:, :, row, :].permute(1, 0, 2)

@@ -49,21 +49,26 @@ class Stylizer:
         return {"image": out["image"].unflatten(0, (n, k)), "depth": out["image_depth"].unflatten(0, (n, k))}
 
 
-def study_stylizer(ctx, *, progress: bool = True) -> Stylizer:
-    """The stylizer of the profile's study, every stage loaded from the cache (or built: notebooks
-    01-05 in order, without their figures)."""
+def study_stylizer(ctx, *, styles: list[str] | None = None, progress: bool = True) -> Stylizer:
+    """The stylizer of the profile's study for ``styles`` (default: all), every stage loaded from
+    the cache (or built: notebooks 01-05 in order, without their figures; with a read-only cache a
+    stage not built yet raises :class:`portraitlib.cache.MissingArtefactError`)."""
+    styles = list(ctx.profile.world.styles) if styles is None else list(styles)
+    unknown = sorted(set(styles) - set(ctx.profile.world.styles))
+    if unknown:
+        raise ValueError(f"unknown styles {unknown}; profile {ctx.profile.name!r} has {list(ctx.profile.world.styles)}")
     nets = style_prior.LossNets(perceptual=metrics.load_lpips(ctx.profile.metrics.lpips, seed=ctx.seed),
                                 identity=identity.load_identity_net())
     data_2d = style_prior.load_images(ctx)
     regressor, _ = pose.study_regressor(cache=ctx.cache, config=ctx.profile.world, seed=ctx.seed)
-    priors = style_prior.study_priors(ctx, data_2d, nets, regressor=regressor, progress=progress)
+    priors = style_prior.study_priors(ctx, data_2d, nets, regressor=regressor, styles=styles, progress=progress)
     size = generator3d.generator_config(ctx).img_resolution
     data = generator3d.at_resolution(data_2d, size)
     g, d, _, pretrained_art = generator3d.pretrained(ctx, data, nets, progress=progress)
     encoder, encoder_art = inversion3d.wplus_encoder(ctx, data, nets, g, pretrained_art, cycle=True, progress=progress)
     photo_codes = inversion3d.encode(encoder, data.real_train)
     generators = {}
-    for style in ctx.profile.world.styles:
+    for style in styles:
         prior = priors.prior(style)
         prior["images"] = generator3d.resize(prior["images"], size)
         tset = transfer3d.training_sets(ctx, prior, exemplars=data.exemplars[style], regressor=regressor,

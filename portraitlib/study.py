@@ -97,15 +97,18 @@ class StudyContext:
                 f" · device {self.device} · data {p.data_source}")
 
 
-def setup(notebook: str, *, profile: str, seed: int | None = None) -> StudyContext:
-    """Load the profile, seed everything, pick the device and return the notebook's context."""
+def setup(notebook: str, *, profile: str, seed: int | None = None, read_only: bool = False,
+          quiet: bool = False) -> StudyContext:
+    """Load the profile, seed everything, pick the device and return the notebook's context
+    (``read_only``: use only artefacts already built, see :class:`ArtifactCache`)."""
     loaded = load_profile(profile)
     run_seed = loaded.seed if seed is None else int(seed)
     seed_everything(run_seed)
     ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed,
                        device=pick_device(loaded.device),
-                       cache=ArtifactCache(profile=loaded.name, seed=run_seed))
-    print(ctx.banner())
+                       cache=ArtifactCache(profile=loaded.name, seed=run_seed, read_only=read_only))
+    if not quiet:
+        print(ctx.banner())
     return ctx
 
 

@@ -415,13 +415,15 @@ class StylePriors:
         return load_prior(self.folders[style])
 
 
-def study_priors(ctx, data: StudyImages, nets: LossNets, *, regressor, progress: bool = True) -> StylePriors:
-    """S, E (hVAE), every S_t and prior set of the profile, from the cache (built if absent, without
-    notebook 01's diagnostics). ``data`` at the world's resolution, as notebook 01 uses it."""
+def study_priors(ctx, data: StudyImages, nets: LossNets, *, regressor, styles: list[str] | None = None,
+                 progress: bool = True) -> StylePriors:
+    """S, E (hVAE), and the S_t and prior set of each of ``styles`` (default: the profile's), from the
+    cache (built if absent, without notebook 01's diagnostics). ``data`` at the world's resolution,
+    as notebook 01 uses it."""
     source_g, source = source_generator(ctx, data, nets, progress=progress)
     encoder, encoder_art = inversion_encoder(ctx, data, nets, source_g, source, kind="hvae", progress=progress)
     styled, folders = {}, {}
-    for style in ctx.profile.world.styles:
+    for style in ctx.profile.world.styles if styles is None else styles:
         styled[style], transfer_art = style_generator(ctx, data, nets, source_g, source, encoder, style=style,
                                                       progress=progress)
         folders[style] = prior_set(ctx, data, styled[style], encoder, source_g, style=style, regressor=regressor,
