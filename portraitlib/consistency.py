@@ -75,15 +75,17 @@ def normal_map(depth: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def warping_error(images_a: torch.Tensor, depth_a: torch.Tensor, labels_a: torch.Tensor, images_b: torch.Tensor,
                   labels_b: torch.Tensor, *, mask_a: torch.Tensor, depth_b: torch.Tensor | None = None,
-                  occlusion: float = 0.05) -> torch.Tensor:
-    """Photometric warping error (N,): view B's image (N, 3, R, R) fetched at the pixels where view
-    A's surface (``depth_a`` (N, 1, r, r) ray distance, any r; ``mask_a`` (N, 1, r, r) bool) lands
-    in B, against A's image, mean absolute difference over the compared pixels. With ``depth_b``,
+                  occlusion: float = 0.05) -> dict[str, torch.Tensor]:
+    """Photometric warping error between two views of N portraits: view B's image (N, 3, R, R)
+    fetched where view A's surface (``depth_a`` (N, 1, r, r) ray distance, any r; ``mask_a``
+    (N, 1, r, r) bool) lands in B, against A's image; mean absolute difference over the compared
+    pixels, ``warped`` (N,). ``unmoved`` (N,) compares the same pixels of A with B's pixels at the
+    same image positions (no motion): the error the geometry has to explain. With ``depth_b``,
     points that B sees behind an occluder (by more than ``occlusion``) are left out.
 
-    If images A and B show one surface, the geometry ``depth_a`` moves A's colours onto B's: the
-    error is then small (lit surfaces keep their shading here, since lights are fixed to the head).
-    The geometry can be the renderer's own or the world's true one."""
+    If A and B show one surface, the geometry moves A's colours onto B's and ``warped`` is small
+    (shading stays put, since lights are fixed to the head). The geometry can be the renderer's own
+    or the world's true one."""
     size = images_a.shape[-1]
     if depth_a.shape[-1] != size:
         depth_a = F.interpolate(depth_a.float(), size=(size, size), mode="nearest")
@@ -98,11 +100,43 @@ def warping_error(images_a: torch.Tensor, depth_a: torch.Tensor, labels_a: torch
         expected = (points - cam2world_b[:, None, :3, 3].float()).norm(dim=-1)
         seen = F.grid_sample(depth_b.float(), grid, mode="bilinear", align_corners=False).flatten(1)
         valid &= (expected - seen) < occlusion
-    diff = (fetched - images_a.float().flatten(2)).abs().mean(1)
-    return (diff * valid).sum(1) / valid.sum(1).clamp_min(1)
+    count = valid.sum(1).clamp_min(1)
+    warped = (fetched - images_a.float().flatten(2)).abs().mean(1)
+    unmoved = (images_b.float() - images_a.float()).abs().mean(1).flatten(1)
+    return {"warped": (warped * valid).sum(1) / count, "unmoved": (unmoved * valid).sum(1) / count}
 
 
 def epipolar_image(images: torch.Tensor, *, row: int) -> torch.Tensor:
     """Fig. 8's epipolar-plane image of a yaw sweep (K, 3, R, R): image row ``row`` of each view,
     stacked top to bottom, (3, K, R). A consistent 3D object traces smooth slanted lines in it."""
     return images[:, :, row, :].permute(1, 0, 2)
+
+
+@torch.no_grad()
+def sweep_scores(images: torch.Tensor, labels: torch.Tensor, *, depth: torch.Tensor, mask: torch.Tensor,
+                 identity_net, regressor, centre: int) -> dict[str, float]:
+    """Multi-view consistency of yaw sweeps: images (N, K, 3, R, R) of N portraits from the K
+    cameras ``labels`` (K, 25), sorted by yaw. ``depth`` and ``mask`` (N, K, 1, r, r): the geometry
+    the views are warped with (a renderer's own depth, or the world's true one).
+
+    Returns means over portraits: ``warp`` (:func:`warping_error` from each view to the next),
+    ``warp_ratio`` (``warp`` over the same error without moving the pixels: near 1 when the
+    geometry explains nothing, as for a blank or inconsistent sequence; low for a consistent one),
+    ``identity_drift`` (identity distance of each view to view ``centre``), ``yaw_error`` (degrees
+    between the pose regressor's yaw of each view and the camera's) and ``yaw_slope`` (the
+    regressor's yaw per camera degree, fitted over the sweep: 1 when views turn as asked)."""
+    n, k = images.shape[:2]
+    pairs = [warping_error(images[:, i], depth[:, i], labels[i:i + 1].expand(n, -1), images[:, i + 1],
+                           labels[i + 1:i + 2].expand(n, -1), mask_a=mask[:, i] > 0.5, depth_b=depth[:, i + 1])
+             for i in range(k - 1)]
+    warp = torch.stack([p["warped"] for p in pairs])
+    still = torch.stack([p["unmoved"] for p in pairs])
+    others = [i for i in range(k) if i != centre]
+    drift = [identity_net.distance(images[:, i], images[:, centre]) for i in others]
+    asked = cameras.angles_from_labels(labels)[:, 0]
+    seen = regressor.eval()(images.flatten(0, 1))[:, 0].reshape(n, k)
+    centred = asked - asked.mean()
+    slope = ((seen - seen.mean(1, keepdim=True)) * centred).sum(1) / centred.square().sum()
+    return {"warp": warp.mean().item(), "warp_ratio": (warp.sum(0) / still.sum(0).clamp_min(1e-8)).mean().item(),
+            "identity_drift": torch.stack(drift).mean().item(),
+            "yaw_error": (seen - asked).abs().mean().item(), "yaw_slope": slope.mean().item()}

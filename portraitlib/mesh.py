@@ -85,8 +85,9 @@ def extract(generator: TriPlaneGenerator, ws: torch.Tensor, *, resolution: int =
     if not grid.min() < level < grid.max():
         raise ValueError(f"iso-level {level:.3g} is outside the field's density range "
                          f"[{grid.min():.3g}, {grid.max():.3g}]: no surface")
-    vertices, faces, _, _ = measure.marching_cubes(grid, level=level, spacing=(voxel,) * 3)
-    vertices = vertices - bound
+    # An empty layer around the grid closes the surface where the field reaches the box (neck, hair).
+    vertices, faces, _, _ = measure.marching_cubes(np.pad(grid, 1), level=level, spacing=(voxel,) * 3)
+    vertices = vertices - bound - voxel
     colours, _ = _field_values(generator, planes, torch.from_numpy(vertices.astype(np.float32)))
     rgba = np.concatenate([(colours.cpu().numpy() * 255).round(), np.full((len(vertices), 1), 255)], 1)
     # marching_cubes orients faces for density rising inward in (x, y, z) index order; trimesh

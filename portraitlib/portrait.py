@@ -8,6 +8,7 @@ cycle-trained encoder; the style's guided generator G_t renders those codes at a
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -79,3 +80,21 @@ def study_stylizer(ctx, *, styles: list[str] | None = None, progress: bool = Tru
     return Stylizer(encoder=encoder, generators=generators,
                     provenance={"G": pretrained_art["source"], "networks": nets.names(), "profile": ctx.profile.name,
                                 "seed": ctx.seed})
+
+
+def latency(stylizer: Stylizer, photo: torch.Tensor, *, style: str, label: torch.Tensor, repeats: int = 20) -> dict:
+    """Seconds from an aligned photo (1, 3, R, R) to one view (codes, then a render at ``label``
+    (1, 25)): ``median`` and ``best`` of ``repeats`` timed runs after one untimed warm-up, and the
+    threads torch used."""
+    def once():
+        with torch.no_grad():
+            return stylizer.render(photo, style=style, labels=label)
+
+    once()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return {"median": times[len(times) // 2], "best": times[0], "repeats": repeats, "threads": torch.get_num_threads()}

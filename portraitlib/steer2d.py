@@ -3,9 +3,11 @@
 A 2D generator has no camera. To show a stylized portrait from another side, AgileGAN-style
 methods move the photo's code along a direction in W+ that changes the head's yaw (InterFaceGAN's
 recipe): here a ridge regression of the photos' true yaw on their codes (notebook 01's
-hierarchical VAE encoder into S; S_t shares S's W+ space).
+hierarchical VAE encoder into S; S_t shares S's W+ space), with the step length calibrated on S's
+images by the pose regressor, so a requested turn of 30 degrees looks like one to it.
 
-    direction = fit_pose_direction(codes(priors.encoder, priors.source, photos), yaws)
+    ws = codes(priors.encoder, priors.source, photos)
+    direction = calibrate(fit_pose_direction(ws, yaws), priors.source, ws[:64], regressor)
     views = turn(direction, priors.encoder, priors.source, priors.styled["anime"], photos,
                  from_yaw=photo_yaws, to_yaws=[-30, 0, 30])      # (N, K, 3, R, R)
 """
@@ -22,22 +24,18 @@ from portraitlib.training.inversion import encode
 
 @dataclass
 class PoseDirection:
-    """A linear yaw read-out of W+ codes: yaw ~ <coef, w> + bias."""
+    """A yaw direction in W (the same for every layer of W+) and how many degrees a unit step turns."""
 
-    coef: torch.Tensor
-    """(num_ws, w_dim) regression coefficients, degrees per unit of w."""
-    bias: float
-    """Degrees."""
+    direction: torch.Tensor
+    """(w_dim,) unit vector."""
+    degrees_per_unit: float
+    """Yaw change per unit step along ``direction``."""
     r2: float
-    """Share of the training yaws' variance the read-out explains."""
-
-    def read(self, ws: torch.Tensor) -> torch.Tensor:
-        """The read-out's yaw (N,) of codes (N, num_ws, w_dim), degrees."""
-        return (ws * self.coef).flatten(1).sum(1) + self.bias
+    """Share of the training yaws' variance the linear read-out explains."""
 
     def shift(self, degrees: torch.Tensor) -> torch.Tensor:
-        """The smallest code offsets (N, num_ws, w_dim) that move the read-out by ``degrees`` (N,)."""
-        return degrees.reshape(-1, 1, 1) * self.coef / self.coef.square().sum()
+        """Code offsets (N, 1, w_dim) (broadcast over W+ layers) that turn the head by ``degrees`` (N,)."""
+        return degrees.reshape(-1, 1, 1) / self.degrees_per_unit * self.direction
 
 
 @torch.no_grad()
@@ -48,20 +46,35 @@ def codes(encoder: nn.Module, source: StyleGAN2Generator, photos: torch.Tensor, 
 
 @torch.no_grad()
 def fit_pose_direction(ws: torch.Tensor, yaws: torch.Tensor, *, ridge: float = 1.0) -> PoseDirection:
-    """Ridge-regress ``yaws`` (N,) (degrees) on W+ codes ``ws`` (N, num_ws, w_dim)."""
+    """Ridge-regress ``yaws`` (N,) (degrees) on the layer-mean of W+ codes ``ws`` (N, num_ws, w_dim);
+    the direction is the unit coefficient vector, its scale the read-out's (see :func:`calibrate`)."""
     if len(ws) != len(yaws) or len(ws) < 2:
         raise ValueError(f"need one yaw per code (at least 2), got {len(ws)} codes and {len(yaws)} yaws")
-    x = ws.flatten(1).double()
+    x = ws.mean(1).double()
     y = yaws.double()
-    x_mean, y_mean = x.mean(0), y.mean()
-    xc, yc = x - x_mean, y - y_mean
-    # Dual form: N is smaller than the code size.
-    alpha = torch.linalg.solve(xc @ xc.T + ridge * torch.eye(len(xc), dtype=x.dtype), yc)
-    coef = xc.T @ alpha
-    fitted = xc @ coef
-    r2 = 1 - (yc - fitted).square().sum() / yc.square().sum().clamp_min(1e-12)
-    bias = (y_mean - x_mean @ coef).item()
-    return PoseDirection(coef=coef.float().reshape(ws.shape[1:]), bias=bias, r2=r2.item())
+    xc, yc = x - x.mean(0), y - y.mean()
+    coef = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ yc)
+    r2 = 1 - (yc - xc @ coef).square().sum() / yc.square().sum().clamp_min(1e-12)
+    norm = coef.norm()
+    return PoseDirection(direction=(coef / norm).float(), degrees_per_unit=norm.item(), r2=r2.item())
+
+
+@torch.no_grad()
+def calibrate(direction: PoseDirection, generator: StyleGAN2Generator, ws: torch.Tensor, regressor: nn.Module, *,
+              degrees: float = 30.0) -> PoseDirection:
+    """The direction with its step measured on images: codes ``ws`` (N, num_ws, w_dim) moved by
+    the read-out's +-``degrees``, rendered by ``generator``, their yaw read by ``regressor``
+    (images -> (yaw, pitch)); degrees per unit = measured yaw change / step length."""
+    regressor.eval()
+    step = degrees / direction.degrees_per_unit
+    measured = []
+    for sign in (-1.0, 1.0):
+        images = ((generator.synthesis(ws + sign * step * direction.direction) + 1) / 2).clamp(0, 1)
+        measured.append(regressor(images)[:, 0])
+    change = (measured[1] - measured[0]).mean().item() / (2 * step)
+    if change <= 0:
+        raise ValueError(f"moving along the direction does not turn the heads (measured {change:.3g} deg per unit)")
+    return PoseDirection(direction=direction.direction, degrees_per_unit=change, r2=direction.r2)
 
 
 @torch.no_grad()

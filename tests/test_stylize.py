@@ -53,6 +53,7 @@ def test_mesh_of_a_sphere_has_its_radius_volume_outward_faces_and_colours(tmp_pa
     radii = np.linalg.norm(surface.vertices - SphereGenerator.centre.numpy(), axis=1)
     assert abs(radii.mean() - RADIUS) < 0.03 and radii.std() < 0.01
     assert surface.volume == pytest.approx(4 / 3 * math.pi * radii.mean() ** 3, rel=0.05), "faces wound outward"
+    assert surface.is_watertight
     colours = surface.visual.vertex_colors
     right = surface.vertices[:, 0] > 0.05
     assert (colours[right, 0] > 200).all() and (colours[surface.vertices[:, 0] < -0.05, 2] > 200).all()
@@ -99,28 +100,58 @@ def test_warping_error_is_small_for_one_head_and_large_for_another():
     latents = datasets.sample_latents(2, generator=torch.Generator().manual_seed(1))
     a = datasets.render_set(latents, torch.tensor([[0.0, 0.0, 0.0]] * 2), look="cartoon", config=cfg)
     b = datasets.render_set(latents, torch.tensor([[15.0, 0.0, 0.0]] * 2), look="cartoon", config=cfg)
-    same = consistency.warping_error(a.images, a.depth, a.labels, b.images, b.labels, mask_a=a.mask > 0.99,
+    true = consistency.warping_error(a.images, a.depth, a.labels, b.images, b.labels, mask_a=a.mask > 0.99,
                                      depth_b=b.depth)
+    same = true["warped"]
     swapped = consistency.warping_error(a.images, a.depth, a.labels, b.images.flip(0), b.labels,
-                                        mask_a=a.mask > 0.99, depth_b=b.depth.flip(0))
+                                        mask_a=a.mask > 0.99, depth_b=b.depth.flip(0))["warped"]
     wrong_depth = consistency.warping_error(a.images, a.depth + 0.1, a.labels, b.images, b.labels,
-                                            mask_a=a.mask > 0.99)
+                                            mask_a=a.mask > 0.99)["warped"]
     assert (swapped > 2 * same).all() and (wrong_depth > 1.3 * same).all(), (same, swapped, wrong_depth)
+    assert (true["unmoved"] > 1.5 * same).all(), "the true geometry explains most of the change between views"
     epi = consistency.epipolar_image(torch.stack([a.images[0], b.images[0]]), row=24)
     assert epi.shape == (3, 2, 48) and torch.equal(epi[:, 1], b.images[0, :, 24])
 
 
-def test_pose_direction_reads_yaw_and_moves_it_by_the_asked_degrees():
+class LinearYawGenerator:
+    """A stand-in 2D generator whose image brightness is a linear function of the codes."""
+
+    def __init__(self, coef):
+        self.coef = coef
+
+    def synthesis(self, ws):
+        value = (ws.mean(1) * self.coef).sum(1)  # (N,)
+        return value.reshape(-1, 1, 1, 1).expand(-1, 3, 4, 4) / 100
+
+
+class BrightnessRegressor(torch.nn.Module):
+    """Reads "yaw" back from the stand-in's images: 200 * (2 * mean - 1) degrees, so 1 unit = 1 deg."""
+
+    def forward(self, images):
+        yaw = (images.mean((1, 2, 3)) * 2 - 1) * 100
+        return torch.stack([yaw, torch.zeros_like(yaw)], 1)
+
+
+def test_pose_direction_reads_yaw_and_the_calibrated_step_turns_by_the_asked_degrees():
     g = torch.Generator().manual_seed(0)
-    ws = torch.randn(64, 3, 8, generator=g)
-    true_coef = torch.randn(3, 8, generator=g)
-    yaws = (ws * true_coef).flatten(1).sum(1) * 5 + 2
+    ws = torch.randn(64, 3, 8, generator=g) * 0.1
+    true_coef = torch.randn(8, generator=g)
+    yaws = (ws.mean(1) * true_coef).sum(1) * 5 + 2
     direction = steer2d.fit_pose_direction(ws, yaws, ridge=1e-6)
-    assert direction.r2 > 0.999 and direction.read(ws).sub(yaws).abs().max() < 1e-2
-    moved = direction.read(ws[:4] + direction.shift(torch.tensor([10.0, -10.0, 0.0, 30.0])))
-    assert torch.allclose(moved - direction.read(ws[:4]), torch.tensor([10.0, -10.0, 0.0, 30.0]), atol=1e-3)
+    assert direction.r2 > 0.999
+    assert torch.allclose(direction.direction, torch.nn.functional.normalize(true_coef, dim=0), atol=1e-3)
+    # Images whose regressor yaw is (w . coef) (in the stand-in's units): calibration finds the step.
+    generator, regressor = LinearYawGenerator(true_coef), BrightnessRegressor()
+    calibrated = steer2d.calibrate(direction, generator, ws[:8], regressor, degrees=10.0)
+    asked = torch.tensor([10.0, -20.0, 0.0, 30.0])
+    before = regressor(((generator.synthesis(ws[:4]) + 1) / 2))[:, 0]
+    after = regressor(((generator.synthesis(ws[:4] + calibrated.shift(asked)) + 1) / 2))[:, 0]
+    assert torch.allclose(after - before, asked, atol=1e-2)
     with pytest.raises(ValueError, match="one yaw per code"):
         steer2d.fit_pose_direction(ws, yaws[:3])
+    flipped = steer2d.PoseDirection(direction=-direction.direction, degrees_per_unit=1.0, r2=0.0)
+    with pytest.raises(ValueError, match="does not turn the heads"):
+        steer2d.calibrate(flipped, generator, ws[:8], regressor)
 
 
 def test_read_only_cache_refuses_to_build(tmp_path):
