@@ -5,6 +5,7 @@ Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric obje
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -69,7 +70,9 @@ class LPIPS(nn.Module):
         import lpips
 
         self.name = "lpips_rand" if random_trunk else "lpips_alex"
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # lpips 0.1.4 builds AlexNet with torchvision's deprecated ``pretrained=`` argument.
+            warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)
             torch.manual_seed(seed)
             self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=random_trunk, verbose=False)
         self.net.eval().requires_grad_(False)

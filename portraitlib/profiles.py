@@ -226,6 +226,31 @@ class GuidedConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """Tables 1-3 and the ablations (notebooks 07 and 08)."""
+
+    n_photos: int = 32
+    """Held-out photos every table is scored on (the first of the test split)."""
+    toonify_steps: int = 100
+    """Adam steps of Toonify-EG3D's inversion by optimisation (per batch of photos)."""
+    toonify_lr: float = 0.01
+    """Its learning rate."""
+    novel_yaws: tuple[float, ...] = (-30.0, -15.0, 0.0, 15.0, 30.0)
+    """Cameras (yaw, degrees, pitch 0) of the ground-truth protocol's novel views, sorted."""
+    label_noise: tuple[float, ...] = (5.0, 10.0, 20.0)
+    """Pose-accuracy ablation (08): std. dev. (degrees) of the noise added to the prior's yaw and
+    pitch labels, one L_prior transfer run of the ablation style each."""
+
+    def __post_init__(self):
+        if self.n_photos <= 0 or self.toonify_steps < 0 or self.toonify_lr <= 0:
+            raise ProfileError(f"evaluation sizes must be positive, got {self}")
+        if list(self.novel_yaws) != sorted(self.novel_yaws) or len(self.novel_yaws) < 2:
+            raise ProfileError(f"evaluation.novel_yaws must hold two or more sorted yaws, got {self.novel_yaws}")
+        if any(s <= 0 for s in self.label_noise):
+            raise ProfileError(f"evaluation.label_noise must be positive, got {self.label_noise}")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A loaded profile: sizes, steps and data sources of one way of running the study."""
 
@@ -253,6 +278,8 @@ class Profile:
     """The W+ encoder with the cycle-consistency loss (notebook 04)."""
     guided: GuidedConfig = field(default_factory=GuidedConfig)
     """Guided transfer learning (notebook 05)."""
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    """Tables 1-3 and the ablations (notebooks 07 and 08)."""
 
 
 def available_profiles() -> list[str]:

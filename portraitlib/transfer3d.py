@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from portraitlib import metrics
+from portraitlib import cameras, metrics
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
@@ -191,3 +191,13 @@ class StylizationError:
                          "ssim": metrics.ssim(images, target).mean().item()}
         row["score"] = row[self.score][self.perceptual.name]
         return row
+
+
+def with_label_noise(tset: TrainingSet, degrees: float, *, seed: int) -> TrainingSet:
+    """``tset`` with Gaussian noise of std ``degrees`` added to every label's yaw and pitch (the
+    pose-accuracy ablation); named ``<name>_noise<degrees>``."""
+    angles = cameras.angles_from_labels(tset.labels)
+    noise = torch.randn(len(angles), 2, generator=torch.Generator().manual_seed(seed)) * degrees
+    labels = cameras.labels_from_angles(angles[:, 0] + noise[:, 0], angles[:, 1] + noise[:, 1])
+    return TrainingSet(f"{tset.name}_noise{degrees:g}", tset.images, labels,
+                       f"{tset.description}, yaw and pitch labels with {degrees:g} deg noise")
