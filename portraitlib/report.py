@@ -64,6 +64,17 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         if truth is not None:
             text += (f" Against the world's true stylized head (LPIPS to the truth) the claim "
                      f"{'holds as well' if truth else 'does not hold'}.")
+            others = ("AgileGAN-EG3D", "Toonify-EG3D")
+            if all("identity_to_truth" in r["Ours"] for r in t1.values()):
+                best_id = [s for s, r in t1.items() if all(r["Ours"]["identity_to_truth"]["mean"]
+                                                           < r[m]["identity_to_truth"]["mean"] for m in others)]
+                text += (f" Ours keeps the identity of the true stylized head best (lowest identity distance) on "
+                         f"{len(best_id)} of {len(t1)} styles.")
+            if not truth and small:
+                text += (" Why, likely: in this world the ~20 exemplars the baselines train on are true renders of "
+                         "the style, so their colours and shading match the truth's exactly, while ours learns the "
+                         "style through this profile's 2D prior, whose x_s only approximates it; the paper's "
+                         "protocol scores against x_s and cannot see this.")
         if not holds and small:
             text += (" Why, likely: the baselines' G_t sees only the ~20 exemplars, our G_t the style prior of "
                      "1280 samples, but at this budget every G_t stays close to the blurry CPU-trained G, so the "
@@ -101,7 +112,8 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         if reading:
             text += (f" The paper's \"20 samples\": its error is {reading['paper_ratio_to_full']:.2f}x the full "
                      f"prior's; ours: " + ", ".join(f"{k} {r:.2f}x" for k, r in reading["ours"].items())
-                     + f", so the closer reading is {reading['closer']}.")
+                     + f", so the closer reading is {reading['closer']}"
+                     + (" (though neither shows the paper's gap)." if max(reading["ours"].values()) < 1.2 else "."))
         if not holds and small:
             tr = load_profile(profile).transfer
             text += (f" Why, likely: {tr.steps} steps of batch {tr.batch} show each of 20 samples about "
@@ -139,8 +151,13 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         holds = errors[0] <= min(errors[1:]) if len(errors) > 1 else None
         text = "; ".join(f"{k}: label error {r['label_error_deg']:.1f} deg -> {_f(r['stylization_lpips'])}"
                          for k, r in sorted(pa.items(), key=lambda kv: kv[1]["label_error_deg"]))
-        out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", _verdict(holds),
-                    text + "."))
+        text += "."
+        if not holds and small:
+            text += (" Why, likely: one training run per point, so the run-to-run spread (not measured: the profile "
+                     "affords one seed) may be as large as these differences; and at this budget label noise can act "
+                     "as pose augmentation of the dual discriminator's conditioning. The paired-vs-estimated "
+                     "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
+        out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", _verdict(holds), text))
 
     out.append(("User study, FID at 512 px, the official EG3D/StyleGAN2 weights", NOT_TESTABLE,
                 "The mini profile trains every network on a 2-core CPU on a synthetic head world; the official "

@@ -6,10 +6,12 @@ import torch
 
 
 def image_grid(images: torch.Tensor, *, row_labels=None, col_labels=None, title: str | None = None,
-               cell: float = 1.3, cmap: str | None = None):
-    """A figure of images (rows, cols, C, H, W) with C = 3 (RGB in [0, 1]) or 1 (shown with ``cmap``)."""
+               cell: float = 1.3, cmap: str | None = None, label_width: float | None = None):
+    """A figure of images (rows, cols, C, H, W) with C = 3 (RGB in [0, 1]) or 1 (shown with ``cmap``).
+    ``label_width`` (inches): row labels written horizontally in a margin that wide (for long,
+    multi-line labels such as numbers), instead of vertically along the row."""
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell + (label_width or 0), rows * cell), squeeze=False)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r, c]
@@ -21,7 +23,10 @@ def image_grid(images: torch.Tensor, *, row_labels=None, col_labels=None, title:
             ax.set_xticks([])
             ax.set_yticks([])
             if row_labels is not None and c == 0:
-                ax.set_ylabel(row_labels[r], fontsize=8)
+                if label_width:
+                    ax.set_ylabel(row_labels[r], fontsize=7, rotation=0, ha="right", va="center")
+                else:
+                    ax.set_ylabel(row_labels[r], fontsize=8)
             if col_labels is not None and r == 0:
                 ax.set_title(col_labels[c], fontsize=8)
     if title:
