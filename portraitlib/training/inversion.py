@@ -71,6 +71,26 @@ def reconstruct(encoder: nn.Module, generator: StyleGAN2Generator, images: torch
     return ((torch.cat(out) + 1) / 2).clamp(0, 1)
 
 
+def encoder_training(encoder: nn.Module, generator: nn.Module, *, lr: float, generator_lr: float,
+                     checkpoint: Path | None, seed: int, log_keys: tuple[str, ...]):
+    """What every encoder training loop (2D here, 3D in ``warm3d``) starts with: seeded torch and a
+    seeded generator ``rng``; Adam (betas 0.9, 0.99) on the encoder and, when ``generator_lr`` > 0,
+    on the generator too (else the generator is frozen); and the resumable ``state`` (``None``
+    without a checkpoint path). Returns ``rng, opt, state, start_step, log``."""
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    train_g = generator_lr > 0
+    generator.requires_grad_(train_g)
+    groups = [{"params": encoder.parameters(), "lr": lr}]
+    if train_g:
+        groups.append({"params": generator.parameters(), "lr": generator_lr})
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
+    state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
+    start, log = state.restore(generator=rng) if state else (0, {})
+    return rng, opt, state, start, log or {k: [] for k in log_keys}
+
+
 def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
                   settings: InversionSettings, seed: int, perceptual: nn.Module | None = None,
                   identity: nn.Module | None = None, checkpoint: Path | None = None,
@@ -79,18 +99,9 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
 
     Returns the encoder (eval mode) and the log: per-step ``loss``, ``l1``, ``perceptual``,
     ``identity``, ``kl`` (zeros where a term is off)."""
-    rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    train_g = settings.generator_lr > 0
-    generator.requires_grad_(train_g)
-    params = [{"params": encoder.parameters(), "lr": settings.lr}]
-    if train_g:
-        params.append({"params": generator.parameters(), "lr": settings.generator_lr})
-    opt = torch.optim.Adam(params, betas=(0.9, 0.99))
-    modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
-    state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
-    start, log = state.restore(generator=rng) if state else (0, {})
-    log = log or {k: [] for k in ("loss", "l1", "perceptual", "identity", "kl")}
+    rng, opt, state, start, log = encoder_training(encoder, generator, lr=settings.lr, generator_lr=settings.generator_lr,
+                                                   checkpoint=checkpoint, seed=seed,
+                                                   log_keys=("loss", "l1", "perceptual", "identity", "kl"))
     vae = isinstance(encoder, HierarchicalVAEEncoder)
     encoder.train()
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,

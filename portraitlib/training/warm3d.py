@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from portraitlib import cameras
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
-from portraitlib.training.checkpoint import TrainingCheckpoint
+from portraitlib.training.inversion import encoder_training
 from portraitlib.training.eg3d import raw_like
 
 
@@ -81,18 +81,9 @@ def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, 
         raise ValueError(f"the z-space encoder gives one z per photo (num_ws=1), not {encoder.num_ws}")
     if len(images) != len(labels) or (depth is not None and len(depth) != len(images)):
         raise ValueError("images, labels and depth must have one row per photo")
-    rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    train_g = settings.generator_lr > 0
-    generator.requires_grad_(train_g)
-    groups = [{"params": encoder.parameters(), "lr": settings.lr}]
-    if train_g:
-        groups.append({"params": generator.parameters(), "lr": settings.generator_lr})
-    opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
-    modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
-    state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
-    start, log = state.restore(generator=rng) if state else (0, {})
-    log = log or {k: [] for k in ("loss", "l1", "depth", "perceptual", "kl")}
+    rng, opt, state, start, log = encoder_training(encoder, generator, lr=settings.lr, generator_lr=settings.generator_lr,
+                                                   checkpoint=checkpoint, seed=seed,
+                                                   log_keys=("loss", "l1", "depth", "perceptual", "kl"))
     raw_res = generator.config.neural_rendering_resolution
     near, far = generator.config.ray_start, generator.config.ray_end
     encoder.train()
