@@ -22,6 +22,18 @@ def surface_points(depth: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return origins + depth.flatten(2).transpose(1, 2).float() * dirs
 
 
+def _into_view(depth_a: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Tensor):
+    """View A's surface points (ray distance ``depth_a`` (N, 1, r, r)) seen from camera B: their
+    ``grid_sample`` grid in B's image (N, 1, r*r, 2), whether they fall inside it (N, r*r), and
+    their distance from B's camera (N, r*r)."""
+    points = surface_points(depth_a, labels_a)
+    cam2world_b, _ = cameras.split_labels(labels_b)
+    uv, _ = cameras.project(points, cam2world_b.float())
+    expected = (points - cam2world_b[:, None, :3, 3].float()).norm(dim=-1)
+    grid = (uv * 2 - 1).unsqueeze(1)  # x = column, y = row; pixel centres as the rays
+    return grid, (uv > 0).all(-1) & (uv < 1).all(-1), expected
+
+
 def reprojection_error(depth_a: torch.Tensor, labels_a: torch.Tensor, depth_b: torch.Tensor, labels_b: torch.Tensor,
                        *, mask_a: torch.Tensor, mask_b: torch.Tensor | None = None) -> dict[str, float]:
     """Depth reprojection from view A to view B, over A's foreground pixels (``mask_a`` (N, 1, r, r),
@@ -29,13 +41,9 @@ def reprojection_error(depth_a: torch.Tensor, labels_a: torch.Tensor, depth_b: t
 
     Returns ``median`` and ``mean`` absolute error (world units; the head is about 0.5 wide) and
     ``fraction`` of A's foreground pixels that were compared."""
-    points = surface_points(depth_a, labels_a)
-    cam2world_b, _ = cameras.split_labels(labels_b)
-    uv, _ = cameras.project(points, cam2world_b.float())
-    expected = (points - cam2world_b[:, None, :3, 3].float()).norm(dim=-1)
-    grid = (uv * 2 - 1).unsqueeze(1)  # (N, 1, P, 2): x = column, y = row; pixel centres as the rays
+    grid, inside, expected = _into_view(depth_a, labels_a, labels_b)
     seen = F.grid_sample(depth_b.float(), grid, mode="bilinear", align_corners=False).flatten(1)
-    valid = mask_a.flatten(1) & (uv > 0).all(-1) & (uv < 1).all(-1)
+    valid = mask_a.flatten(1) & inside
     if mask_b is not None:
         valid &= F.grid_sample(mask_b.float(), grid, mode="nearest", align_corners=False).flatten(1) > 0.5
     err = (seen - expected).abs()[valid]
@@ -90,14 +98,10 @@ def warping_error(images_a: torch.Tensor, depth_a: torch.Tensor, labels_a: torch
     if depth_a.shape[-1] != size:
         depth_a = F.interpolate(depth_a.float(), size=(size, size), mode="nearest")
         mask_a = F.interpolate(mask_a.float(), size=(size, size), mode="nearest") > 0.5
-    points = surface_points(depth_a, labels_a)
-    cam2world_b, _ = cameras.split_labels(labels_b)
-    uv, _ = cameras.project(points, cam2world_b.float())
-    grid = (uv * 2 - 1).unsqueeze(1)
+    grid, inside, expected = _into_view(depth_a, labels_a, labels_b)
     fetched = F.grid_sample(images_b.float(), grid, mode="bilinear", align_corners=False).squeeze(2)  # (N, 3, P)
-    valid = mask_a.flatten(1) & (uv > 0).all(-1) & (uv < 1).all(-1)
+    valid = mask_a.flatten(1) & inside
     if depth_b is not None:
-        expected = (points - cam2world_b[:, None, :3, 3].float()).norm(dim=-1)
         seen = F.grid_sample(depth_b.float(), grid, mode="bilinear", align_corners=False).flatten(1)
         valid &= (expected - seen) < occlusion
     count = valid.sum(1).clamp_min(1)

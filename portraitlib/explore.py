@@ -15,7 +15,7 @@ import threading
 import torch
 from PIL import Image
 
-from portraitlib import cameras, generator3d
+from portraitlib import cameras, generator3d, viz
 from portraitlib.portrait import Stylizer
 
 SETTLE_SECONDS = 0.3
@@ -39,9 +39,8 @@ class Explorer:
         generator = self.stylizer.generators[style]
         labels = cameras.labels_from_angles(torch.tensor([float(yaw)]), torch.tensor([float(pitch)]))
         r = generator.config.neural_rendering_resolution
-        out = generator.synthesis(self.codes[photo:photo + 1], labels, deterministic=True,
-                                  neural_rendering_resolution=max(r // 2, 8) if preview else None)
-        return ((out["image"][0] + 1) / 2).clamp(0, 1)
+        return generator3d.render(generator, self.codes[photo:photo + 1], labels,
+                                  neural_rendering_resolution=max(r // 2, 8) if preview else None)["image"][0]
 
     def grid(self, *, photo: int, style: str, yaws: list[float], pitches: list[float]) -> torch.Tensor:
         """Views (len(pitches), len(yaws), 3, R, R): the static stand-in for the widget."""
@@ -82,8 +81,7 @@ class Explorer:
 
 def png_bytes(image: torch.Tensor, *, size: int | None = None) -> bytes:
     """PNG file bytes of an image (3, R, R) in [0, 1], upscaled (nearest) to ``size``."""
-    array = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
-    pil = Image.fromarray(array)
+    pil = viz.to_pil(image)
     if size is not None:
         pil = pil.resize((size, size), Image.NEAREST)
     buffer = io.BytesIO()

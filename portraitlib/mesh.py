@@ -19,8 +19,8 @@ import torch.nn.functional as F
 import trimesh
 from skimage import measure
 
-from portraitlib import cameras, consistency
-from portraitlib.nets import volume
+from portraitlib import consistency
+from portraitlib.generator3d import render
 from portraitlib.nets.triplane import TriPlaneGenerator
 
 FORMATS = ("ply", "obj", "glb")
@@ -40,23 +40,16 @@ def _field_values(generator: TriPlaneGenerator, planes: torch.Tensor, points: to
 
 
 @torch.no_grad()
-def surface_level(generator: TriPlaneGenerator, planes: torch.Tensor, *, yaws=(-30.0, 0.0, 30.0)) -> float:
-    """Median density at the expected-depth surface of renders of ``planes`` (1, 3, C, H, W) from
-    orbit cameras at ``yaws``, inside the head's silhouette."""
+def surface_level(generator: TriPlaneGenerator, ws: torch.Tensor, *, yaws=(-30.0, 0.0, 30.0)) -> float:
+    """Median density at the expected-depth surface of renders of code ws (1, num_ws[+3], w_dim)
+    from orbit cameras at ``yaws``, inside the head's silhouette (opacity above 0.5)."""
     labels = consistency.yaw_labels(list(yaws))
-    cam2world, _ = cameras.split_labels(labels)
-    r = generator.config.neural_rendering_resolution
-    origins, dirs = cameras.rays(cam2world, r)
-    out = volume.render_rays(generator.field(planes.expand(len(labels), -1, -1, -1, -1)), origins.to(planes),
-                             dirs.to(planes), near=generator.config.ray_start, far=generator.config.ray_end,
-                             coarse=generator.config.coarse_samples, fine=generator.config.fine_samples,
-                             deterministic=True)
-    opacity = out["weights"].sum(-2).squeeze(-1)  # (K, M)
-    points = origins + dirs * out["depth"]
-    inside = opacity > 0.5
+    out = render(generator, ws.expand(len(labels), -1, -1), labels, weights=True)
+    points = consistency.surface_points(out["image_depth"], labels)  # (K, r*r, 3)
+    inside = out["opacity"].flatten(1) > 0.5
     if not inside.any():
         raise ValueError("the render of this code has no pixel of opacity above 0.5: nothing to mesh")
-    _, sigma = _field_values(generator, planes, points[inside].reshape(-1, 3))
+    _, sigma = _field_values(generator, generator.planes(ws), points[inside])
     return sigma.median().item()
 
 
@@ -80,7 +73,7 @@ def extract(generator: TriPlaneGenerator, ws: torch.Tensor, *, resolution: int =
     if ws.ndim != 3 or len(ws) != 1:
         raise ValueError(f"extract meshes one code at a time: ws must be (1, num_ws, w_dim), got {tuple(ws.shape)}")
     planes = generator.planes(ws)
-    level = surface_level(generator, planes) if level is None else float(level)
+    level = surface_level(generator, ws) if level is None else float(level)
     grid, voxel, bound = density_grid(generator, planes, resolution=resolution)
     if not grid.min() < level < grid.max():
         raise ValueError(f"iso-level {level:.3g} is outside the field's density range "

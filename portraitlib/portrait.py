@@ -42,9 +42,12 @@ class Stylizer:
     def render(self, photos: torch.Tensor, *, style: str, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each photo rendered in ``style`` from each camera of ``labels`` (K, 25): ``image``
         (N, K, 3, R, R) in [0, 1] and ``depth`` (N, K, 1, r, r), ray distance."""
+        return self.render_codes(self.codes(photos), style=style, labels=labels)
+
+    def render_codes(self, codes: torch.Tensor, *, style: str, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`render` for photos already turned into :meth:`codes` (N, 17, w_dim)."""
         if style not in self.generators:
             raise ValueError(f"unknown style {style!r}; this study has {sorted(self.generators)}")
-        codes = self.codes(photos)
         n, k = len(codes), len(labels)
         out = generator3d.render(self.generators[style], codes.repeat_interleave(k, 0), labels.repeat(n, 1))
         return {"image": out["image"].unflatten(0, (n, k)), "depth": out["image_depth"].unflatten(0, (n, k))}

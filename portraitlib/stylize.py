@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from portraitlib import cameras, consistency, faces, mesh, viz
 from portraitlib.cache import MissingArtefactError
@@ -46,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def save_png(image: torch.Tensor, path: Path) -> None:
     """An image (3, R, R) in [0, 1] as an 8-bit PNG."""
-    Image.fromarray((image.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()).save(path)
+    viz.to_pil(image).save(path)
 
 
 def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws: list[float], pitches: list[float],
@@ -57,7 +56,8 @@ def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws:
     angles = [(y, p) for p in pitches for y in yaws]
     labels = cameras.labels_from_angles(torch.tensor([a[0] for a in angles]), torch.tensor([a[1] for a in angles]))
     started = time.perf_counter()
-    rendered = stylizer.render(photo, style=style, labels=labels)
+    codes = stylizer.codes(photo)
+    rendered = stylizer.render_codes(codes, style=style, labels=labels)
     seconds = time.perf_counter() - started
     generator = stylizer.generators[style]
     g_cfg = generator.config
@@ -76,7 +76,7 @@ def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws:
     manifest = {"style": style, "views": views, "render_seconds": seconds,
                 "depth": "ray distance in EG3D world units (the head is about 0.5 wide), *_depth.npy"}
     if mesh_resolution > 0:
-        surface = mesh.extract(generator, stylizer.codes(photo), resolution=mesh_resolution)
+        surface = mesh.extract(generator, codes, resolution=mesh_resolution)
         paths = mesh.export(surface, out, "mesh")
         manifest["mesh"] = {"files": {k: v.name for k, v in paths.items()}, "vertices": len(surface.vertices),
                             "faces": len(surface.faces), "units": "EG3D world (+y up, face toward +z)"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
+from PIL import Image
 
 
 def image_grid(images: torch.Tensor, *, row_labels=None, col_labels=None, title: str | None = None,
@@ -42,3 +43,8 @@ def depth_rgb(depth: torch.Tensor, *, near: float, far: float, size: int | None 
     if size is not None and size != grey.shape[-1]:
         grey = torch.nn.functional.interpolate(grey, size=(size, size), mode="nearest")
     return grey.expand(-1, 3, -1, -1)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """An image (3, R, R) in [0, 1] as an 8-bit RGB PIL image."""
+    return Image.fromarray((image.detach().permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy())

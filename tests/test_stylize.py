@@ -13,43 +13,48 @@ from PIL import Image
 import portraitlib as pl
 from portraitlib import cameras, consistency, explore, mesh, steer2d, stylize
 from portraitlib.cache import MissingArtefactError
+from portraitlib.nets import configs
+from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.world import datasets
 from portraitlib.profiles import WorldConfig
 
 RADIUS = 0.3
 
 
-@dataclasses.dataclass
-class SphereConfig:
-    box_warp: float = 1.0
-    neural_rendering_resolution: int = 24
-    ray_start: float = 2.25
-    ray_end: float = 3.3
-    coarse_samples: int = 48
-    fine_samples: int = 48
+class SphereGenerator(TriPlaneGenerator):
+    """The smoke tri-plane generator with its field replaced by a sharp sphere of radius 0.3 about
+    (0, 0, 0.1), red on the subject's left (+x), blue elsewhere; rendered by the real renderer."""
 
-
-class SphereGenerator:
-    """A sharp sphere of radius 0.3 about (0, 0, 0.1), red on the subject's left (+x), blue elsewhere."""
-
-    config = SphereConfig()
     centre = torch.tensor([0.0, 0.0, 0.1])
 
-    def planes(self, ws):
+    def __init__(self):
+        torch.manual_seed(0)
+        super().__init__(config=dataclasses.replace(configs.SMOKE, neural_rendering_resolution=24,
+                                                    coarse_samples=48, fine_samples=48))
+        self.eval()
+
+    def planes(self, ws, **_):
         return torch.zeros(len(ws), 3, 1, 2, 2)
 
     def field(self, planes):
+        channels = self.config.plane_channels
+
         def evaluate(points):
             offset = points - self.centre
             raw = 5000 * (RADIUS - offset.norm(dim=-1, keepdim=True)) + 1
             red = (offset[..., :1] > 0).float()
-            colours = torch.cat([red, torch.zeros_like(red), 1 - red], -1).expand(*points.shape[:2], 3)
+            colours = torch.cat([red, torch.zeros_like(red), 1 - red, torch.zeros(*red.shape[:2], channels - 3)], -1)
             return colours, raw
         return evaluate
 
 
+def sphere_code(generator):
+    return torch.zeros(1, generator.num_ws_plus, generator.config.w_dim)
+
+
 def test_mesh_of_a_sphere_has_its_radius_volume_outward_faces_and_colours(tmp_path):
-    surface = mesh.extract(SphereGenerator(), torch.zeros(1, 3, 4), resolution=48)
+    sphere = SphereGenerator()
+    surface = mesh.extract(sphere, sphere_code(sphere), resolution=48)
     radii = np.linalg.norm(surface.vertices - SphereGenerator.centre.numpy(), axis=1)
     assert abs(radii.mean() - RADIUS) < 0.03 and radii.std() < 0.01
     assert surface.volume == pytest.approx(4 / 3 * math.pi * radii.mean() ** 3, rel=0.05), "faces wound outward"
@@ -65,9 +70,9 @@ def test_mesh_of_a_sphere_has_its_radius_volume_outward_faces_and_colours(tmp_pa
     with pytest.raises(ValueError, match="unknown mesh formats"):
         mesh.export(surface, tmp_path, "sphere", formats=("stl",))
     with pytest.raises(ValueError, match="outside the field's density range"):
-        mesh.extract(SphereGenerator(), torch.zeros(1, 3, 4), resolution=16, level=1e6)
+        mesh.extract(sphere, sphere_code(sphere), resolution=16, level=1e6)
     with pytest.raises(ValueError, match="one code at a time"):
-        mesh.extract(SphereGenerator(), torch.zeros(2, 3, 4))
+        mesh.extract(sphere, sphere_code(sphere).expand(2, -1, -1))
 
 
 def plane_depth(labels, resolution, normal, point):
@@ -179,9 +184,6 @@ class RandomCodeStylizer:
 
 
 def test_explorer_grid_preview_and_widget():
-    from portraitlib.nets import configs
-    from portraitlib.nets.triplane import TriPlaneGenerator
-
     torch.manual_seed(0)
     generator = TriPlaneGenerator(config=configs.named("smoke")).eval()
     photos = torch.rand(2, 3, 16, 16)
