@@ -155,15 +155,17 @@ def toonify_codes(ctx, generator: TriPlaneGenerator, pretrained_art: dict, photo
     return art["codes"], art["losses"]
 
 
-def world_truth(data, style: str, *, config, n: int, novel_yaws, size: int) -> dict:
+def world_truth(data, style: str, *, cache, config, n: int, novel_yaws, size: int) -> dict:
     """The ground truth :func:`score` needs for the first ``n`` held-out photos of ``data``
     (:class:`portraitlib.style_prior.StudyImages` from the world): the true stylized head at each
-    photo's camera and at the ``novel_yaws`` (pitch 0), images resized to ``size``."""
-    latents, angles = data.test_truth["latents"][:n], data.test_truth["angles"][:n]
-    at_pose = resize(datasets.render_set(latents, angles, look=style, config=config).images, size)
+    photo's camera and at the ``novel_yaws`` (pitch 0), images resized to ``size``. The novel views
+    are rendered once per study through ``cache``."""
+    latents = data.test_truth["latents"][:n]
+    at_pose = resize(data.test_styled[style][:n], size)
     k = len(novel_yaws)
     novel_angles = torch.tensor([[y, 0.0, 0.0] for y in novel_yaws]).repeat(n, 1)
-    world = datasets.render_set(latents.repeat_interleave(k, 0), novel_angles, look=style, config=config)
+    world = datasets.cached_views(cache=cache, latents=latents.repeat_interleave(k, 0), angles=novel_angles,
+                                  look=style, config=config)
     novel, depth, mask = (resize(x, size).unflatten(0, (n, k)) for x in (world.images, world.depth, world.mask))
     return {"at_pose": at_pose, "novel": novel, "novel_depth": depth, "novel_mask": mask,
             "novel_labels": consistency.yaw_labels(list(novel_yaws))}

@@ -58,7 +58,8 @@ def at_resolution(data: StudyImages, size: int) -> StudyImages:
         data, real_train=resize(data.real_train, size), real_test=resize(data.real_test, size),
         exemplars={s: resize(x, size) for s, x in data.exemplars.items()},
         train_depth=resize(data.train_depth, size), test_depth=resize(data.test_depth, size),
-        test_mask=resize(data.test_mask, size))
+        test_mask=resize(data.test_mask, size),
+        test_styled=None if data.test_styled is None else {s: resize(x, size) for s, x in data.test_styled.items()})
 
 
 @torch.no_grad()

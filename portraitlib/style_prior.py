@@ -56,6 +56,8 @@ class StudyImages:
     """World only: (M, 1, R, R) true ray distance of the held-out photos."""
     test_mask: torch.Tensor | None = None
     """World only: (M, 1, R, R) the held-out photos' head coverage in [0, 1]."""
+    test_styled: dict[str, torch.Tensor] | None = None
+    """World only: per style, (M, 3, R, R) the true stylized image of each held-out photo at its camera."""
 
 
 def load_images(ctx) -> StudyImages:
@@ -70,7 +72,8 @@ def load_images(ctx) -> StudyImages:
                            exemplars={s: datasets.load_eg3d(dirs[f"exemplars_{s}"])[0] for s in cfg.styles},
                            test_truth={"latents": truth["latents"], "angles": truth["angles"]}, source="world",
                            train_depth=datasets.load_groundtruth(dirs["real_train"])["depth"].float(),
-                           test_depth=truth["depth"].float(), test_mask=truth["mask"].float())
+                           test_depth=truth["depth"].float(), test_mask=truth["mask"].float(),
+                           test_styled={s: datasets.load_eg3d(dirs[f"truth_test_{s}"])[0] for s in cfg.styles})
     root = cache_dir() / "data"
     folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
                **{s: root / "exemplars" / s for s in cfg.styles}}

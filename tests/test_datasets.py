@@ -53,3 +53,28 @@ def test_real_scene_renders_the_same_photo_again_and_at_a_new_camera():
     assert not torch.equal(turned.images, data.images)
     colour = lambda images: images.mean((2, 3))  # noqa: E731  (light and background dominate it)
     assert (colour(turned.images) - colour(data.images)).abs().mean() < (colour(studio.images) - colour(data.images)).abs().mean()
+
+
+def test_true_stylized_photos_share_identity_and_camera_with_the_real_split():
+    photos = datasets.make_real_set(3, split="test", seed=0, config=CFG)
+    truth = datasets.make_true_stylized("anime", split="test", n=3, seed=0, config=CFG)
+    assert torch.equal(truth.latents, photos.latents) and torch.equal(truth.labels, photos.labels)
+    direct = datasets.render_set(photos.latents, photos.angles, look="anime", config=CFG)
+    assert torch.equal(truth.images, direct.images)
+    assert (truth.images - photos.images).abs().mean() > 0.04, "the style changes the picture"
+
+
+def test_cached_views_render_once_and_key_on_the_cameras(tmp_path):
+    from portraitlib.cache import ArtifactCache
+
+    cache = ArtifactCache(profile="unit", seed=0, root=tmp_path)
+    latents = datasets.sample_latents(2, generator=torch.Generator().manual_seed(3))
+    angles = torch.tensor([[10.0, 0.0, 0.0], [-20.0, 5.0, 0.0]])
+    first = datasets.cached_views(cache=cache, latents=latents, angles=angles, look="comic", config=CFG)
+    stored = sorted(p.name for p in tmp_path.rglob("world-views-comic-*.pt"))
+    again = datasets.cached_views(cache=cache, latents=latents, angles=angles, look="comic", config=CFG)
+    assert len(stored) == 1 and sorted(p.name for p in tmp_path.rglob("world-views-comic-*.pt")) == stored
+    assert torch.equal(first.images, again.images) and first.images.shape == (2, 3, 32, 32)
+    assert torch.equal(first.images, datasets.render_set(latents, angles, look="comic", config=CFG).images)
+    other = datasets.cached_views(cache=cache, latents=latents, angles=angles + 5, look="comic", config=CFG)
+    assert len(list(tmp_path.rglob("world-views-comic-*.pt"))) == 2 and not torch.equal(other.images, first.images)

@@ -7,6 +7,7 @@ and masks (read back with ``weights_only=True``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,30 @@ def make_exemplars(style: str, n: int, *, seed: int, config: WorldConfig) -> Wor
     return render_set(latents, angles, look=style, config=config, progress=f"world exemplars/{style}")
 
 
+def make_true_stylized(style: str, *, split: str, n: int, seed: int, config: WorldConfig) -> WorldSet:
+    """The world's answer key for a real split of ``n`` photos: each photo's identity rendered in
+    ``style`` at the photo's camera, i.e. what a perfect stylization of that photo looks like."""
+    latents, angles, _ = _real_draws(n, split=split, seed=seed)
+    return render_set(latents, angles, look=style, config=config, progress=f"world truth/{split}/{style}")
+
+
+def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: str, config: WorldConfig) -> WorldSet:
+    """:func:`render_set` (no scene: the styled looks) through the artefact cache, keyed by the world
+    config, the look and a digest of the identities (N, D) and cameras (N, 3): notebooks that score
+    against the same true views render them once."""
+    digest = hashlib.sha256(latents.float().contiguous().numpy().tobytes()
+                            + angles.float().contiguous().numpy().tobytes()).hexdigest()[:16]
+    fields = ("images", "labels", "angles", "latents", "depth", "mask")
+
+    def build() -> dict:
+        views = render_set(latents, angles, look=look, config=config)
+        return {name: getattr(views, name) for name in fields}
+
+    stored = cache.get_or_build(f"world-views-{look}", {"world": dataclasses.asdict(config), "look": look,
+                                                       "views": digest}, build)
+    return WorldSet(look=look, **{name: stored[name] for name in fields})
+
+
 def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int,
                   config: WorldConfig) -> WorldSet:
     """Images of every look at poses spread over yaw +-45 and pitch +-20 (``train``), or at
@@ -174,7 +199,8 @@ def load_groundtruth(folder: Path) -> dict:
 def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
     """The world's data sets of a study, built on first use and cached in EG3D layout.
 
-    Keys: ``real_train``, ``real_test`` and ``exemplars_<style>`` for each style of ``config``.
+    Keys: ``real_train``, ``real_test``, and for each style of ``config`` ``exemplars_<style>`` and
+    ``truth_test_<style>`` (the held-out photos' true stylizations, :func:`make_true_stylized`).
     Any notebook may call this; the first call renders, later ones read the cache.
     """
     world = dataclasses.asdict(config)
@@ -183,6 +209,8 @@ def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
     for style in config.styles:
         makers[f"exemplars_{style}"] = lambda style=style: make_exemplars(style, config.n_exemplars, seed=seed,
                                                                           config=config)
+        makers[f"truth_test_{style}"] = lambda style=style: make_true_stylized(style, split="test", n=config.n_test,
+                                                                               seed=seed, config=config)
     return {name: cache.folder(f"world-{name}", {"world": world, "set": name},
                                lambda tmp, make=make: save_eg3d(make(), tmp))
             for name, make in makers.items()}
