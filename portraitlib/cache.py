@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import torch
 
@@ -26,13 +26,26 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+def remove_orphans(path: Path) -> None:
+    """Remove what killed writes of ``path`` left: its ``.<name>.*.tmp`` files and folders."""
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        if orphan.is_dir():
+            shutil.rmtree(orphan, ignore_errors=True)
+        else:
+            orphan.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write(handle)`` into a temporary file beside ``path`` (after removing the orphans of
+    earlier killed writes), fsync, then ``os.replace``: a reader sees the old file or the new
+    one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _file_mode())
@@ -42,18 +55,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably (see :func:`_atomic_write`)."""
+    _atomic_write(path, lambda handle: handle.write(data))
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to ``path`` atomically and durably (see :func:`_atomic_write`)."""
+    _atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def safe_torch_load(path: Path) -> Any:
@@ -111,6 +120,7 @@ class ArtifactCache:
         if self.read_only:
             raise self._missing(name, final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(final)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             build(tmp)

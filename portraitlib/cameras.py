@@ -26,9 +26,9 @@ FRONTAL_CAM2WORLD = ((1.0, 0.0, 0.0, 0.0), (0.0, -1.0, 0.0, 0.0), (0.0, 0.0, -1.
 """The frontal camera, exactly as the official release has it."""
 
 
-def intrinsics(batch: int = 1, *, focal: float = FOCAL) -> torch.Tensor:
+def intrinsics(batch: int = 1, *, focal: float = FOCAL, device: torch.device | str = "cpu") -> torch.Tensor:
     """Normalised intrinsics, shape (batch, 3, 3)."""
-    k = torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]])
+    k = torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]], device=device)
     return k.expand(batch, 3, 3).clone()
 
 
@@ -47,14 +47,16 @@ def look_at(origin: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def orbit_camera(yaw, pitch, roll=0.0, *, radius: float = RADIUS, pivot=PIVOT) -> torch.Tensor:
     """cam2world (N, 4, 4) on the sphere of ``radius`` at ``yaw``/``pitch`` (degrees), looking at
-    ``pivot``, then rolled by ``roll`` degrees about its viewing axis."""
-    yaw, pitch, roll = (torch.as_tensor(a, dtype=torch.float64).reshape(-1) for a in (yaw, pitch, roll))
+    ``pivot``, then rolled by ``roll`` degrees about its viewing axis. On the device of the first
+    angle given as a tensor (else the CPU)."""
+    device = next((a.device for a in (yaw, pitch, roll) if isinstance(a, torch.Tensor)), torch.device("cpu"))
+    yaw, pitch, roll = (torch.as_tensor(a, dtype=torch.float64, device=device).reshape(-1) for a in (yaw, pitch, roll))
     yaw, pitch, roll = torch.broadcast_tensors(yaw, pitch, roll)
     y, p = torch.deg2rad(yaw), torch.deg2rad(pitch)
     origin = radius * torch.stack((torch.cos(p) * torch.sin(y), torch.sin(p), torch.cos(p) * torch.cos(y)), -1)
-    cam2world = look_at(origin, torch.tensor(pivot, dtype=torch.float64))
+    cam2world = look_at(origin, torch.tensor(pivot, dtype=torch.float64, device=device))
     r = torch.deg2rad(roll)
-    spin = torch.eye(4, dtype=torch.float64).repeat(len(r), 1, 1)
+    spin = torch.eye(4, dtype=torch.float64, device=device).repeat(len(r), 1, 1)
     spin[:, 0, 0], spin[:, 0, 1], spin[:, 1, 0], spin[:, 1, 1] = torch.cos(r), -torch.sin(r), torch.sin(r), torch.cos(r)
     return (cam2world @ spin).float()
 
@@ -66,8 +68,9 @@ def official_sampler_camera(horizontal: float, vertical: float, *, radius: float
     phi = math.acos(1 - 2 * min(max(vertical, 1e-5), math.pi - 1e-5) / math.pi)
     origin = torch.tensor([[radius * math.sin(phi) * math.cos(math.pi - horizontal),
                             radius * math.cos(phi),
-                            radius * math.sin(phi) * math.sin(math.pi - horizontal)]], dtype=torch.float64)
-    return look_at(origin, torch.tensor(pivot, dtype=torch.float64)).float()
+                            radius * math.sin(phi) * math.sin(math.pi - horizontal)]], dtype=torch.float64,
+                          device="cpu")
+    return look_at(origin, torch.tensor(pivot, dtype=torch.float64, device="cpu")).float()
 
 
 def angles(cam2world: torch.Tensor, *, pivot=PIVOT) -> torch.Tensor:
@@ -78,7 +81,7 @@ def angles(cam2world: torch.Tensor, *, pivot=PIVOT) -> torch.Tensor:
     dist = origin.norm(dim=-1)
     yaw = torch.rad2deg(torch.atan2(origin[:, 0], origin[:, 2]))
     pitch = torch.rad2deg(torch.asin((origin[:, 1] / dist).clamp(-1, 1)))
-    unrolled = look_at(origin, torch.tensor(pivot, dtype=torch.float64))
+    unrolled = look_at(origin, torch.tensor(pivot, dtype=torch.float64, device=origin.device))
     # Roll: angle of the camera's right vector within the un-rolled camera's image plane.
     right = cam2world[:, :3, 0]
     x = (right * unrolled[:, :3, 0]).sum(-1)
@@ -90,7 +93,8 @@ def angles(cam2world: torch.Tensor, *, pivot=PIVOT) -> torch.Tensor:
 def make_labels(cam2world: torch.Tensor, *, focal: float = FOCAL) -> torch.Tensor:
     """25-d labels (N, 25): cam2world flattened, then intrinsics flattened."""
     cam2world = cam2world.reshape(-1, 4, 4).float()
-    return torch.cat((cam2world.flatten(1), intrinsics(len(cam2world), focal=focal).to(cam2world).flatten(1)), 1)
+    k = intrinsics(len(cam2world), focal=focal, device=cam2world.device)
+    return torch.cat((cam2world.flatten(1), k.flatten(1)), 1)
 
 
 def split_labels(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,19 +138,20 @@ def sample_poses(n: int, *, generator: torch.Generator, kind: str = "ffhq") -> t
     to +-60; pitch ~ N(0, 8) clipped to +-25). ``artist``: how artists draw portraits, mostly
     frontal (yaw ~ N(0, 10), pitch ~ N(0, 5)). ``uniform``: yaw in +-45, pitch in +-20.
     """
+    d = generator.device
     if kind == "ffhq":
-        wide = torch.rand(n, generator=generator) < 0.2
-        yaw = torch.randn(n, generator=generator) * torch.where(wide, 32.0, 12.0)
-        yaw, pitch = yaw.clamp(-60, 60), (torch.randn(n, generator=generator) * 8).clamp(-25, 25)
+        wide = torch.rand(n, generator=generator, device=d) < 0.2
+        yaw = torch.randn(n, generator=generator, device=d) * torch.where(wide, 32.0, 12.0)
+        yaw, pitch = yaw.clamp(-60, 60), (torch.randn(n, generator=generator, device=d) * 8).clamp(-25, 25)
     elif kind == "artist":
-        yaw = (torch.randn(n, generator=generator) * 10).clamp(-35, 35)
-        pitch = (torch.randn(n, generator=generator) * 5).clamp(-15, 15)
+        yaw = (torch.randn(n, generator=generator, device=d) * 10).clamp(-35, 35)
+        pitch = (torch.randn(n, generator=generator, device=d) * 5).clamp(-15, 15)
     elif kind == "uniform":
-        yaw = (torch.rand(n, generator=generator) * 2 - 1) * 45
-        pitch = (torch.rand(n, generator=generator) * 2 - 1) * 20
+        yaw = (torch.rand(n, generator=generator, device=d) * 2 - 1) * 45
+        pitch = (torch.rand(n, generator=generator, device=d) * 2 - 1) * 20
     else:
         raise ValueError(f"unknown pose distribution {kind!r}; valid: ffhq, artist, uniform")
-    return torch.stack((yaw, pitch, torch.zeros(n)), -1)
+    return torch.stack((yaw, pitch, torch.zeros(n, device=d)), -1)
 
 
 def rays(cam2world: torch.Tensor, resolution: int, *, focal: float = FOCAL) -> tuple[torch.Tensor, torch.Tensor]:

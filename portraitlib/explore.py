@@ -37,15 +37,14 @@ class Explorer:
         if style not in self.stylizer.generators:
             raise ValueError(f"unknown style {style!r}; trained: {sorted(self.stylizer.generators)}")
         generator = self.stylizer.generators[style]
-        labels = cameras.labels_from_angles(torch.tensor([float(yaw)]), torch.tensor([float(pitch)]))
+        labels = cameras.labels_from_angles(float(yaw), float(pitch))
         r = generator.config.neural_rendering_resolution
         return generator3d.render(generator, self.codes[photo:photo + 1], labels,
                                   neural_rendering_resolution=max(r // 2, 8) if preview else None)["image"][0]
 
     def grid(self, *, photo: int, style: str, yaws: list[float], pitches: list[float]) -> torch.Tensor:
         """Views (len(pitches), len(yaws), 3, R, R): the static stand-in for the widget."""
-        labels = torch.cat([cameras.labels_from_angles(torch.tensor(yaws, dtype=torch.float32),
-                                                       torch.full((len(yaws),), float(p))) for p in pitches])
+        labels = torch.cat([cameras.labels_from_angles(list(map(float, yaws)), float(p)) for p in pitches])
         ws = self.codes[photo:photo + 1].expand(len(labels), -1, -1)
         images = generator3d.render(self.stylizer.generators[style], ws, labels)["image"]
         return images.unflatten(0, (len(pitches), len(yaws)))

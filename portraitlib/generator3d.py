@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from portraitlib import metrics
+from portraitlib.device import device_of, seeded_generator
 from portraitlib.nets import configs
 from portraitlib.nets.checkpoints import load_eg3d_pickle, load_into
 from portraitlib.nets.discriminators import DiscriminatorConfig, DualDiscriminator, eg3d_paper_config
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import project_root
+from portraitlib.provenance import module_version
 from portraitlib.style_prior import LossNets, StudyImages
 from portraitlib.training.eg3d import Train3DSettings, train_3d
 from portraitlib.training.warm3d import VAE3DSettings, train_vae_3d
@@ -67,7 +69,9 @@ def render(generator: TriPlaneGenerator, ws: torch.Tensor, labels: torch.Tensor,
            weights: bool = False, neural_rendering_resolution: int | None = None) -> dict[str, torch.Tensor]:
     """Deterministic renders of codes ws (N, num_ws, w_dim) at cameras (N, 25), in batches:
     ``image`` in [0, 1] (N, 3, R, R), ``image_raw``, ``image_depth`` and, with ``weights``, the
-    ``opacity`` (N, 1, r, r); r is G's neural rendering resolution unless given."""
+    ``opacity`` (N, 1, r, r); r is G's neural rendering resolution unless given. On G's device."""
+    device = device_of(generator)
+    ws, labels = ws.to(device), labels.to(device)
     parts = []
     for i in range(0, len(ws), batch):
         out = generator.synthesis(ws[i:i + batch], labels[i:i + batch], deterministic=True, return_weights=weights,
@@ -88,7 +92,7 @@ class RenderKID:
     def __init__(self, *, perceptual: metrics.LPIPS, reference: torch.Tensor, labels: torch.Tensor, z_dim: int,
                  seed: int):
         self.perceptual, self.labels, self.seed = perceptual, labels, seed
-        self.z = torch.randn(len(labels), z_dim, generator=torch.Generator().manual_seed(seed))
+        self.z = torch.randn(len(labels), z_dim, generator=seeded_generator(seed, labels.device), device=labels.device)
         self.reference = perceptual.features(reference)
         self.name = f"kid ({perceptual.name} features)"
 
@@ -102,26 +106,28 @@ class RenderKID:
 
 def _criterion(ctx, data: StudyImages, nets: LossNets, z_dim: int, n: int = 128) -> RenderKID:
     """Early stopping scores against training photos, so the held-out ones stay for reporting."""
-    g = torch.Generator().manual_seed(ctx.seed)
-    ref = data.real_train[torch.randperm(len(data.real_train), generator=g)[:2 * n]]
-    labels = data.train_labels[torch.randperm(len(data.train_labels), generator=g)[:n]]
+    g = ctx.generator()
+    ref = data.real_train[torch.randperm(len(data.real_train), generator=g, device=g.device)[:2 * n]]
+    labels = data.train_labels[torch.randperm(len(data.train_labels), generator=g, device=g.device)[:n]]
     return RenderKID(perceptual=nets.perceptual, reference=ref, labels=labels, z_dim=z_dim, seed=ctx.seed)
 
 
 def _key(ctx, nets: LossNets, **extra) -> dict:
     settings = dataclasses.asdict(ctx.profile.eg3d)
     settings.pop("baseline_steps")
-    return {"world": dataclasses.asdict(ctx.profile.world), "eg3d": settings, "nets": nets.names(), **extra}
+    return {"world": dataclasses.asdict(ctx.profile.world), "eg3d": settings, "nets": nets.names(), "code": module_version(__name__),
+            **extra}
 
 
 def _encoder(cfg: configs.TriPlaneConfig) -> HierarchicalVAEEncoder:
     return HierarchicalVAEEncoder(img_resolution=cfg.img_resolution, num_ws=1, z_dim=cfg.z_dim)
 
 
-def build_networks(cfg: configs.TriPlaneConfig, art: dict | None = None
+def build_networks(ctx, cfg: configs.TriPlaneConfig, art: dict | None = None, *, stage: str = "eg3d"
                    ) -> tuple[TriPlaneGenerator, DualDiscriminator, HierarchicalVAEEncoder]:
-    """G, D and E at ``cfg``, holding an artefact's weights when one is given (G and E frozen)."""
-    g, d, e = TriPlaneGenerator(config=cfg), discriminator_config(cfg).build(), _encoder(cfg)
+    """G, D and E at ``cfg`` on ``ctx.device`` (built in the RNG of ``stage``), holding an
+    artefact's weights when one is given (G and E frozen)."""
+    g, d, e = ctx.build(stage, lambda: (TriPlaneGenerator(config=cfg), discriminator_config(cfg).build(), _encoder(cfg)))
     if art is not None:
         g.load_state_dict(art["G"])
         d.load_state_dict(art["D"])
@@ -145,7 +151,7 @@ def pretrained(ctx, data: StudyImages, nets: LossNets, *, progress: bool = True
                         kl_weight=prof.kl_weight, perceptual_weight=0.5)
 
     def build() -> dict:
-        g, d, enc = build_networks(cfg)
+        g, d, enc = build_networks(ctx, cfg)
         seconds, logs = {}, {}
         if official is not None:
             _load_official(g, d, official)
@@ -177,7 +183,7 @@ def pretrained(ctx, data: StudyImages, nets: LossNets, *, progress: bool = True
                 "source": source, "criterion": _criterion(ctx, data, nets, cfg.z_dim).name}
 
     art = ctx.cache.get_or_build("eg3d-pretrained", key, build, stages=("eg3d-warm", "eg3d-gan", "eg3d-encoder"))
-    return (*build_networks(cfg, art), art)
+    return (*build_networks(ctx, cfg, art), art)
 
 
 class PosteriorZ:
@@ -191,8 +197,8 @@ class PosteriorZ:
         self.sigma = torch.cat([(0.5 * lv[:, 0]).exp() for _, lv in parts])
 
     def __call__(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(self.mu), (n,), generator=rng)
-        return self.mu[idx] + self.sigma[idx] * torch.randn(self.mu[idx].shape, generator=rng)
+        idx = torch.randint(len(self.mu), (n,), generator=rng, device=rng.device).to(self.mu.device)
+        return self.mu[idx] + self.sigma[idx] * torch.randn(self.mu[idx].shape, generator=rng, device=rng.device)
 
 
 def _official_path(name: str) -> Path:
@@ -216,7 +222,7 @@ def pure_adversarial(ctx, data: StudyImages, nets: LossNets, *, steps: int, prog
     key = _key(ctx, nets, steps=steps)
 
     def build() -> dict:
-        g, d, _ = build_networks(cfg)
+        g, d, _ = build_networks(ctx, cfg, stage="eg3d-baseline")
         criterion = _criterion(ctx, data, nets, cfg.z_dim)
         start = time.perf_counter()
         g_ema, log = train_3d(g, d, data.real_train, data.train_labels, seed=ctx.seed, evaluate=criterion,

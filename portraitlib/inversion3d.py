@@ -12,6 +12,8 @@ import time
 import torch
 
 from portraitlib import metrics
+from portraitlib.device import device_of, seeded_generator
+from portraitlib.provenance import module_version
 from portraitlib.generator3d import render
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -36,11 +38,12 @@ def wplus_encoder(ctx, data: StudyImages, nets: LossNets, generator: TriPlaneGen
     prof = ctx.profile.encoder
     settings = WPlus3DSettings(steps=prof.steps, batch=prof.batch, lr=prof.lr, cycle_views=prof.cycle_views,
                                cycle_weight=prof.cycle_weight if cycle else 0.0, reg_weight=prof.reg_weight)
-    key = {"pretrained": pretrained_art["config"], "settings": dataclasses.asdict(settings), "nets": nets.names()}
+    key = {"pretrained": pretrained_art["config"], "settings": dataclasses.asdict(settings), "nets": nets.names(),
+           "code": module_version(__name__)}
     stage = f"eg3d-encoder-wplus-{'cycle' if cycle else 'nocycle'}"
 
     def build() -> dict:
-        enc = make_encoder(generator)
+        enc = ctx.build(stage, lambda: make_encoder(generator))
         start = time.perf_counter()
         enc, log = train_wplus_3d(enc, generator, data.real_train, data.train_labels, settings=settings, seed=ctx.seed,
                                   perceptual=nets.perceptual, identity=nets.identity,
@@ -49,16 +52,17 @@ def wplus_encoder(ctx, data: StudyImages, nets: LossNets, generator: TriPlaneGen
         return {"state": enc.state_dict(), "log": log, "seconds": time.perf_counter() - start}
 
     art = ctx.cache.get_or_build(stage, key, build, stages=(stage,))
-    enc = make_encoder(generator)
+    enc = ctx.build(stage, lambda: make_encoder(generator))
     enc.load_state_dict(art["state"])
     return enc.eval().requires_grad_(False), art
 
 
 @torch.no_grad()
 def encode(encoder: WPlusEncoder, images: torch.Tensor, *, batch: int = 64) -> torch.Tensor:
-    """W+ codes (N, 17, w_dim) of photos (N, 3, R, R) in [0, 1]."""
+    """W+ codes (N, 17, w_dim) of photos (N, 3, R, R) in [0, 1], on the encoder's device."""
     encoder.eval()
-    return torch.cat([encoder(images[i:i + batch]) for i in range(0, len(images), batch)])
+    device = device_of(encoder)
+    return torch.cat([encoder(images[i:i + batch].to(device)) for i in range(0, len(images), batch)])
 
 
 def inversion_scores(codes: torch.Tensor, generator: TriPlaneGenerator, photos: torch.Tensor, labels: torch.Tensor,
@@ -79,7 +83,7 @@ def cycle_error(encoder: WPlusEncoder, generator: TriPlaneGenerator, labels: tor
     ``views`` cameras drawn from ``labels``) and the codes that made them. Lower: E stays in W."""
     encoder.eval()
     return cycle_loss(encoder, generator, labels, n=n, views=views,
-                      generator_rng=torch.Generator().manual_seed(seed)).item()
+                      generator_rng=seeded_generator(seed, device_of(generator))).item()
 
 
 @torch.no_grad()
@@ -87,9 +91,9 @@ def distance_from_w(codes: torch.Tensor, generator: TriPlaneGenerator, *, n: int
     """How far W+ codes (N, 17, w_dim) sit from G's W: their per-photo code spread (Eq. 4) and the
     mean distance of each code to its nearest of n mapped prior samples, beside the same distance
     for other prior samples (the W-internal reference)."""
-    g = torch.Generator().manual_seed(seed)
-    w = generator.mapping(torch.randn(2 * n, generator.config.z_dim, generator=g),
-                          frontal_labels(2 * n))[:, 0]
+    device = device_of(generator)
+    z = torch.randn(2 * n, generator.config.z_dim, generator=seeded_generator(seed, device), device=device)
+    w = generator.mapping(z, frontal_labels(2 * n, device))[:, 0]
     bank, fresh = w[:n], w[n:]
     nearest = torch.cdist(codes.reshape(-1, codes.shape[-1]), bank).min(1).values.mean().item()
     reference = torch.cdist(fresh, bank).min(1).values.mean().item()

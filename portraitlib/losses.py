@@ -44,9 +44,10 @@ def density_regularization(sigma: Callable[[torch.Tensor], torch.Tensor], *, bat
     """EG3D's density smoothness term: L1 between the density at random points in the box and at
     the points nudged by ``p_dist`` Gaussian noise. ``sigma`` maps points (batch, P, 3) to
     densities (batch, P, 1); the caller weighs the result (EG3D: 0.25, every 4 G steps)."""
-    base = (torch.rand(batch, points, 3, generator=generator) * 2 - 1) * box_warp / 2
-    nudged = base + torch.randn(base.shape, generator=generator) * p_dist
-    both = torch.cat((base, nudged), 1).to(device)
+    device = generator.device if generator is not None else device
+    base = (torch.rand(batch, points, 3, generator=generator, device=device) * 2 - 1) * box_warp / 2
+    nudged = base + torch.randn(base.shape, generator=generator, device=device) * p_dist
+    both = torch.cat((base, nudged), 1)
     values = sigma(both)
     return F.l1_loss(values[:, :points], values[:, points:])
 

@@ -59,7 +59,7 @@ def density_grid(generator: TriPlaneGenerator, planes: torch.Tensor, *, resoluti
     """Densities (R, R, R) (index order x, y, z) on a cube of half-side ``bound`` (default: half
     the tri-plane box) about the origin, the voxel size and the bound."""
     bound = generator.config.box_warp / 2 if bound is None else bound
-    axis = torch.linspace(-bound, bound, resolution)
+    axis = torch.linspace(-bound, bound, resolution, device=planes.device)
     points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     _, sigma = _field_values(generator, planes, points)
     return sigma.reshape(resolution, resolution, resolution).cpu().numpy(), 2 * bound / (resolution - 1), bound

@@ -15,8 +15,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from portraitlib import cameras
+from portraitlib.device import seeded_generator
+from portraitlib.provenance import module_version
 
-_SCALE = torch.tensor([45.0, 20.0])  # yaw and pitch are regressed in these units
+_SCALE = (45.0, 20.0)  # yaw and pitch are regressed in these units
 
 
 class PoseRegressor(nn.Module):
@@ -33,7 +35,7 @@ class PoseRegressor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(images, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
-        return self.head(self.features(x * 2 - 1)) * _SCALE.to(images.device)
+        return self.head(self.features(x * 2 - 1)) * images.new_tensor(_SCALE)
 
     @torch.no_grad()
     def labels(self, images: torch.Tensor, *, batch: int = 256) -> torch.Tensor:
@@ -44,30 +46,34 @@ class PoseRegressor(nn.Module):
 
 
 def train_pose_regressor(images: torch.Tensor, angles: torch.Tensor, *, epochs: int, seed: int,
-                         batch: int = 64, lr: float = 2e-3) -> tuple[PoseRegressor, list[float]]:
-    """Fit a regressor to images (N, 3, R, R) with true angles (N, 3) in degrees.
+                         batch: int = 64, lr: float = 2e-3, device: torch.device | str = "cpu"
+                         ) -> tuple[PoseRegressor, list[float]]:
+    """Fit a regressor to images (N, 3, R, R) with true angles (N, 3) in degrees, on ``device``.
 
     Each batch is mirrored at random (yaw negated), a free doubling of the data. Returns the
     model and the mean loss of each epoch.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = seeded_generator(seed, device)
     torch.manual_seed(seed)
-    model = PoseRegressor()
+    with torch.device("cpu"):
+        model = PoseRegressor()
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-len(images) // batch))
-    target = angles[:, :2] / _SCALE
+    images = images.to(device)
+    target = angles[:, :2].to(device) / images.new_tensor(_SCALE)
     curve = []
     for _ in tqdm(range(epochs), desc="pose regressor", leave=False):
         model.train()
-        order = torch.randperm(len(images), generator=g)
+        order = torch.randperm(len(images), generator=g, device=g.device)
         total = 0.0
         for start in range(0, len(images), batch):
             idx = order[start:start + batch]
             x, y = images[idx], target[idx].clone()
-            flip = torch.rand(len(idx), generator=g) < 0.5
+            flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             y[:, 0] = torch.where(flip, -y[:, 0], y[:, 0])
-            loss = F.smooth_l1_loss(model(x) / _SCALE, y, beta=0.05)
+            loss = F.smooth_l1_loss(model(x) / x.new_tensor(_SCALE), y, beta=0.05)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -77,20 +83,24 @@ def train_pose_regressor(images: torch.Tensor, angles: torch.Tensor, *, epochs: 
     return model.eval(), curve
 
 
-def study_regressor(*, cache, config, seed: int) -> tuple[PoseRegressor, list[float]]:
+def study_regressor(*, cache, config, seed: int, device: torch.device | str = "cpu"
+                    ) -> tuple[PoseRegressor, list[float]]:
     """The study's pose regressor (trained on world renders of the real look and every style of
-    ``config``, a ``WorldConfig``), built on first use and cached. Returns it and its loss curve."""
+    ``config``, a ``WorldConfig``), built on first use and cached; on ``device``. Returns it and its
+    loss curve."""
     from portraitlib.world.datasets import make_pose_set
 
     looks = ("real", *config.styles)
 
     def build():
         data = make_pose_set(config.pose_set_per_look, looks=looks, split="train", seed=seed, config=config)
-        model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed)
-        return {"state_dict": model.state_dict(), "curve": torch.tensor(curve)}
+        model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed,
+                                            device=device)
+        return {"state_dict": model.state_dict(), "curve": torch.tensor(curve, device="cpu")}
 
     world = dataclasses.asdict(config)
-    stored = cache.get_or_build("pose-regressor", {"world": world}, build)
-    model = PoseRegressor()
+    stored = cache.get_or_build("pose-regressor", {"world": world, "code": module_version(__name__)}, build)
+    with torch.device("cpu"):
+        model = PoseRegressor()
     model.load_state_dict(stored["state_dict"])
-    return model.eval(), stored["curve"].tolist()
+    return model.to(device).eval(), stored["curve"].tolist()

@@ -14,6 +14,7 @@ from typing import Literal
 
 import yaml
 
+from portraitlib.device import DEVICE_CHOICES
 from portraitlib.paths import params_dir
 
 STYLES = ("cartoon", "oil_painting", "comic", "anime", "sculpture")
@@ -260,8 +261,9 @@ class Profile:
     """One line on what the profile is for."""
     seed: int = 0
     """Seed that fixes every table on the CPU."""
-    device: Literal["cpu", "auto"] = "cpu"
-    """``cpu``, or ``auto`` for the first accelerator torch finds (else the CPU)."""
+    device: str = "cpu"
+    """``cpu``, ``auto`` (the first accelerator torch finds, else the CPU), ``cuda``, ``cuda:N`` or
+    ``mps``; ``--device`` of the runner and the ``device`` notebook parameter override it."""
     data_source: Literal["world", "celebahq"] = "world"
     """``world``: the synthetic 3D head world; ``celebahq``: CelebA-HQ and official weights."""
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -280,6 +282,10 @@ class Profile:
     """Guided transfer learning (notebook 05)."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     """Tables 1-3 and the ablations (notebooks 07 and 08)."""
+
+    def __post_init__(self):
+        if self.device.split(":", 1)[0] not in DEVICE_CHOICES:
+            raise ProfileError(f"device {self.device!r} is not valid; valid: {list(DEVICE_CHOICES)} or cuda:N")
 
 
 def available_profiles() -> list[str]:

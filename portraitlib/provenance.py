@@ -1,6 +1,8 @@
 """Provenance stamped beside every result: seed, profile, package versions, git commit."""
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib.metadata
 import platform
@@ -59,3 +61,36 @@ def _source_bytes(path: Path) -> bytes:
 
     notebook = nbformat.read(path, as_version=4)
     return "\n".join(cell.source for cell in notebook.cells).encode()
+
+
+@functools.cache
+def module_version(module: str) -> str:
+    """A short hash of the sources of ``module`` (e.g. ``portraitlib.style_prior``) and of every
+    portraitlib module it imports, directly or not: part of each artefact's cache key, so a change
+    to the code a stage runs never reuses a stale network, while a change elsewhere (a figure, the
+    report) keeps the cache."""
+    package = Path(__file__).resolve().parent
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not name.startswith("portraitlib"):
+            continue
+        parts = name.split(".")[1:]
+        path = package.joinpath(*parts).with_suffix(".py")
+        if not path.exists():
+            path = package.joinpath(*parts, "__init__.py")
+        if not path.exists():
+            continue
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module)
+                todo.extend(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                todo.extend(alias.name for alias in node.names)
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        digest.update(name.encode())
+        digest.update(seen[name].read_bytes())
+    return digest.hexdigest()[:16]

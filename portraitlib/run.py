@@ -4,6 +4,7 @@
     python -m portraitlib.run --profile smoke --only 03  # one notebook
     python -m portraitlib.run --profile mini --from 04   # from a notebook on
     python -m portraitlib.run --profile mini --force     # rerun what is up to date
+    python -m portraitlib.run --profile mini --device auto  # on the first GPU torch finds
 
 Executed notebooks go to ``reports/<profile>/notebooks/``. A notebook is skipped when its
 result JSON exists and its run stamp matches the profile, seed and code version (library,
@@ -57,8 +58,9 @@ def select(notebooks: list[Path], *, only: str | None, start: str | None) -> lis
     return notebooks
 
 
-def stamp_for(notebook: Path, *, profile: str, seed: int) -> dict:
-    return {"profile": profile, "seed": seed, "code_version": code_version(notebook)}
+def stamp_for(notebook: Path, *, profile: str, seed: int, device: str | None = None) -> dict:
+    return {"profile": profile, "seed": seed, "code_version": code_version(notebook),
+            **({"device": device} if device else {})}
 
 
 def is_up_to_date(notebook: Path, stamp: dict, reports: Path) -> bool:
@@ -69,13 +71,15 @@ def is_up_to_date(notebook: Path, stamp: dict, reports: Path) -> bool:
     return json.loads(stamp_file.read_text()) == stamp
 
 
-def run_notebook(notebook: Path, *, profile: str, seed: int | None, reports: Path) -> None:
+def run_notebook(notebook: Path, *, profile: str, seed: int | None, reports: Path, device: str | None = None) -> None:
     """Execute one notebook with papermill; raise on failure."""
     import papermill
 
     parameters = {"profile": profile}
     if seed is not None:
         parameters["seed"] = seed
+    if device is not None:
+        parameters["device"] = device
     out = reports / "notebooks" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(notebook), str(out), parameters=parameters,
@@ -84,9 +88,10 @@ def run_notebook(notebook: Path, *, profile: str, seed: int | None, reports: Pat
 
 
 def run_study(*, profile: str, seed: int | None = None, only: str | None = None,
-              start: str | None = None, force: bool = False,
-              folder: Path | None = None) -> list[Outcome]:
-    """Run the selected notebooks in order; stop at the first failure."""
+              start: str | None = None, force: bool = False, folder: Path | None = None,
+              device: str | None = None) -> list[Outcome]:
+    """Run the selected notebooks in order (on ``device``, default the profile's); stop at the
+    first failure."""
     loaded = load_profile(profile)
     run_seed = loaded.seed if seed is None else seed
     folder = folder or notebooks_dir()
@@ -98,14 +103,14 @@ def run_study(*, profile: str, seed: int | None = None, only: str | None = None,
     bar = tqdm(notebooks, desc=f"study [{profile}]", unit="notebook")
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
-        stamp = stamp_for(notebook, profile=profile, seed=run_seed)
+        stamp = stamp_for(notebook, profile=profile, seed=run_seed, device=device)
         if not force and is_up_to_date(notebook, stamp, reports):
             outcomes.append(Outcome(notebook, "skipped", 0.0, "results up to date"))
             tqdm.write(f"skip  {notebook.name}: results up to date (use --force to rerun)")
             continue
         started = time.perf_counter()
         try:
-            run_notebook(notebook, profile=profile, seed=seed, reports=reports)
+            run_notebook(notebook, profile=profile, seed=seed, reports=reports, device=device)
         except Exception as error:  # papermill raises its own error types; report all alike
             seconds = time.perf_counter() - started
             executed = reports / "notebooks" / notebook.name
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--only", metavar="NN", help="run only this notebook (e.g. 03)")
     group.add_argument("--from", dest="start", metavar="NN", help="run from this notebook on")
     parser.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the profile's)")
     parser.add_argument("--notebooks-dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--reports-dir", type=Path, default=None,
                         help=f"write reports here instead of reports/ (sets ${REPORTS_ENV})")
@@ -150,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[REPORTS_ENV] = str(args.reports_dir.resolve())
     try:
         outcomes = run_study(profile=args.profile, seed=args.seed, only=args.only,
-                             start=args.start, force=args.force, folder=args.notebooks_dir)
+                             start=args.start, force=args.force, folder=args.notebooks_dir, device=args.device)
     except ProfileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -53,7 +53,7 @@ def fit_pose_direction(ws: torch.Tensor, yaws: torch.Tensor, *, ridge: float = 1
     x = ws.mean(1).double()
     y = yaws.double()
     xc, yc = x - x.mean(0), y - y.mean()
-    coef = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ yc)
+    coef = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype, device=x.device), xc.T @ yc)
     r2 = 1 - (yc - xc @ coef).square().sum() / yc.square().sum().clamp_min(1e-12)
     norm = coef.norm()
     return PoseDirection(direction=(coef / norm).float(), degrees_per_unit=norm.item(), r2=r2.item())

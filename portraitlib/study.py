@@ -1,6 +1,7 @@
 """What every notebook opens with: ``ctx = pl.setup("01_style_prior", profile=profile)``.
 
-The context fixes the seeds, picks the device, and is how a notebook writes its outputs:
+The context fixes the seeds, picks the device once (every stage then builds its networks with
+``ctx.build`` and puts its data on ``ctx.device``), and is how a notebook writes its outputs:
 ``ctx.record(...)`` for results (JSON with provenance) and ``ctx.save_figure(...)`` for figures
 (PNG with deterministic metadata), both under ``reports/<profile>/``.
 """
@@ -11,14 +12,19 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
 
 from portraitlib.cache import ArtifactCache, atomic_write_bytes
+from portraitlib.device import configure_backends, pick_device, seeded_build, seeded_generator
 from portraitlib.paths import reports_dir
 from portraitlib.profiles import Profile, load_profile
 from portraitlib.provenance import code_version, git_commit, package_versions
+
+
+Net = TypeVar("Net")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -26,17 +32,7 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def pick_device(choice: str) -> torch.device:
-    """``cpu``, or for ``auto`` the first accelerator torch reports (else the CPU)."""
-    if choice == "auto":
-        if torch.cuda.is_available():
-            return torch.device(type="cuda", index=torch.cuda.current_device())
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-    return torch.device("cpu")
+    return seeded_generator(seed)
 
 
 @dataclass
@@ -50,7 +46,7 @@ class StudyContext:
     seed: int
     """Seed of this run (the profile's unless overridden)."""
     device: torch.device
-    """Where tensors go."""
+    """Where every network, batch and random draw of the run lives (chosen once, in :func:`setup`)."""
     cache: ArtifactCache
     """Artefact cache for this profile and seed."""
 
@@ -65,6 +61,18 @@ class StudyContext:
     @property
     def results(self) -> Path:
         return self.reports / "results"
+
+    def build(self, stage: str, make: Callable[[], Net]) -> Net:
+        """``make()``'s networks (a module, or a tuple of modules), built on the CPU inside the RNG
+        of (seed, ``stage``) and then moved to ``ctx.device``: cached, partly cached and clean runs
+        start from bit-identical weights."""
+        with seeded_build(self.seed, stage):
+            nets = make()
+        return tuple(n.to(self.device) for n in nets) if isinstance(nets, tuple) else nets.to(self.device)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A ``torch.Generator`` on ``ctx.device`` seeded with ``seed + offset``."""
+        return seeded_generator(self.seed + offset, self.device)
 
     def provenance(self) -> dict:
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
@@ -97,15 +105,17 @@ class StudyContext:
                 f" · device {self.device} · data {p.data_source}")
 
 
-def setup(notebook: str, *, profile: str, seed: int | None = None, read_only: bool = False,
-          quiet: bool = False) -> StudyContext:
-    """Load the profile, seed everything, pick the device and return the notebook's context
-    (``read_only``: use only artefacts already built, see :class:`ArtifactCache`)."""
+def setup(notebook: str, *, profile: str, seed: int | None = None, device: str | None = None,
+          read_only: bool = False, quiet: bool = False) -> StudyContext:
+    """Load the profile, seed everything, pick the device (``device`` overrides the profile's:
+    auto, cpu, cuda, cuda:N, mps) and return the notebook's context (``read_only``: use only
+    artefacts already built, see :class:`ArtifactCache`)."""
     loaded = load_profile(profile)
     run_seed = loaded.seed if seed is None else int(seed)
     seed_everything(run_seed)
-    ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed,
-                       device=pick_device(loaded.device),
+    chosen = pick_device(device or loaded.device)
+    configure_backends(chosen)
+    ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed, device=chosen,
                        cache=ArtifactCache(profile=loaded.name, seed=run_seed, read_only=read_only))
     if not quiet:
         print(ctx.banner())

@@ -20,13 +20,15 @@ from torch import nn
 
 from portraitlib import metrics
 from portraitlib.cache import atomic_torch_save, safe_torch_load
-from portraitlib.identity import IdentityNet
+from portraitlib.device import device_of
+from portraitlib.identity import IdentityNet, load_identity_net
 from portraitlib.nets.checkpoints import load_into, load_stylegan2_pickle
 from portraitlib.nets.encoders import (HierarchicalVAEEncoder, WPlusEncoder, layer_groups, mean_w, sample_zplus,
                                        ws_from_zplus)
 from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.paths import cache_dir, project_root
+from portraitlib.provenance import module_version
 from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
 from portraitlib.training.inversion import InversionSettings, encode, train_encoder
 from portraitlib.world import datasets
@@ -59,10 +61,25 @@ class StudyImages:
     test_styled: dict[str, torch.Tensor] | None = None
     """World only: per style, (M, 3, R, R) the true stylized image of each held-out photo at its camera."""
 
+    def to(self, device: torch.device) -> "StudyImages":
+        """The same images with every tensor on ``device``."""
+        def move(value):
+            if isinstance(value, torch.Tensor):
+                return value.to(device)
+            if isinstance(value, dict):
+                return {k: move(v) for k, v in value.items()}
+            return value
+        return dataclasses.replace(self, **{f.name: move(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
 
 def load_images(ctx) -> StudyImages:
     """The world's cached sets (smoke, mini), or CelebA-HQ and exemplars in EG3D layout under
-    ``<cache>/data/`` (paper): ``celebahq_train``, ``celebahq_test``, ``exemplars/<style>``."""
+    ``<cache>/data/`` (paper): ``celebahq_train``, ``celebahq_test``, ``exemplars/<style>``; on
+    ``ctx.device``."""
+    return _read_images(ctx).to(ctx.device)
+
+
+def _read_images(ctx) -> StudyImages:
     cfg = ctx.profile.world
     if ctx.profile.data_source == "world":
         dirs = datasets.study_datasets(cache=ctx.cache, config=cfg, seed=ctx.seed)
@@ -99,6 +116,13 @@ class LossNets:
         return {"perceptual": self.perceptual.name, "identity": self.identity.name}
 
 
+def loss_nets(ctx) -> LossNets:
+    """The profile's perceptual (LPIPS) and identity networks, frozen, on ``ctx.device``."""
+    perceptual = metrics.load_lpips(ctx.profile.metrics.lpips, seed=ctx.seed)
+    identity = ctx.build("identity", load_identity_net)
+    return LossNets(perceptual=perceptual.to(ctx.device), identity=identity)
+
+
 def _gan_config(ctx) -> GAN2DConfig:
     sp = ctx.profile.style_prior
     return GAN2DConfig(resolution=ctx.profile.world.image_size, z_dim=sp.z_dim, w_dim=sp.w_dim,
@@ -119,7 +143,7 @@ the stages before it, so changing, say, the transfer steps does not retrain S.""
 def _key(ctx, stage: str, **extra) -> dict:
     stages = list(_STAGE_FIELDS)[: list(_STAGE_FIELDS).index(stage) + 1]
     settings = {f: getattr(ctx.profile.style_prior, f) for s in stages for f in _STAGE_FIELDS[s]}
-    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": settings, **extra}
+    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": settings, "code": module_version(__name__), **extra}
 
 
 class KIDCriterion:
@@ -153,10 +177,11 @@ class PosteriorLatents:
         self.sigma = torch.cat([(0.5 * lv).exp() for _, lv in parts])
 
     def _draw(self, idx: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        return self.mu[idx] + self.sigma[idx] * torch.randn(self.mu[idx].shape, generator=rng)
+        idx = idx.to(self.mu.device)
+        return self.mu[idx] + self.sigma[idx] * torch.randn(self.mu[idx].shape, generator=rng, device=rng.device)
 
     def __call__(self, n: int, rng: torch.Generator) -> torch.Tensor:
-        return self._draw(torch.randint(len(self.mu), (n,), generator=rng), rng)
+        return self._draw(torch.randint(len(self.mu), (n,), generator=rng, device=rng.device), rng)
 
     def mixed(self, n: int, rng: torch.Generator) -> torch.Tensor:
         first, second = self(n, rng), self(n, rng)
@@ -175,13 +200,16 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
     sp = ctx.profile.style_prior
     if sp.source_checkpoint:
         path = Path(sp.source_checkpoint)
-        return _official_source(path if path.is_absolute() else project_root() / path)
+        return _official_source(ctx, path if path.is_absolute() else project_root() / path)
     cfg = _gan_config(ctx)
     key = _key(ctx, "source", nets=nets.names())
 
     def build() -> dict:
-        g, d = build_2d(cfg)
-        enc = HierarchicalVAEEncoder(img_resolution=cfg.resolution, num_ws=g.num_ws, z_dim=cfg.z_dim)
+        def make():
+            g, d = build_2d(cfg)
+            return g, d, HierarchicalVAEEncoder(img_resolution=cfg.resolution, num_ws=g.num_ws, z_dim=cfg.z_dim)
+
+        g, d, enc = ctx.build("style-source", make)
         start = time.perf_counter()
         enc, warm_log = train_encoder(
             enc, g, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
@@ -192,8 +220,7 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
         posterior = sp.fake_latents == "posterior"
         with torch.no_grad():
             codes = (enc(data.real_test)[0] if posterior else
-                     sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=False,
-                                  generator=torch.Generator().manual_seed(ctx.seed)))
+                     sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=False, generator=ctx.generator()))
             criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed,
                                      codes=codes)
         start = time.perf_counter()
@@ -209,23 +236,23 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
                 "criterion": criterion.name, "zplus_prior": True}
 
     art = ctx.cache.get_or_build("style-source", key, build, stages=("style-source-warm", "style-source-gan"))
-    return _generator(cfg, art["G"]), art
+    return _generator(ctx, cfg, art["G"]), art
 
 
-def _generator(cfg: GAN2DConfig, state: dict) -> StyleGAN2Generator:
-    g, _ = build_2d(cfg)
+def _generator(ctx, cfg: GAN2DConfig, state: dict) -> StyleGAN2Generator:
+    g, _ = ctx.build("style-load", lambda: build_2d(cfg))
     g.load_state_dict(state)
     return g.eval().requires_grad_(False)
 
 
-def _official_source(path: Path) -> tuple[StyleGAN2Generator, dict]:
+def _official_source(ctx, path: Path) -> tuple[StyleGAN2Generator, dict]:
     if not path.is_file():
         raise FileNotFoundError(
             f"StyleGAN2 FFHQ checkpoint {path} not found. Download NVIDIA's stylegan2-ffhq-config-f.pkl "
             "(or rosinality's stylegan2-ffhq-config-f.pt) and set style_prior.source_checkpoint to its path.")
     loader = load_stylegan2_rosinality if path.suffix == ".pt" else load_stylegan2_pickle
     ckpt = loader(path)
-    g = StyleGAN2Generator(**ckpt.init_kwargs)
+    g = ctx.build("style-load", lambda: StyleGAN2Generator(**ckpt.init_kwargs))
     load_into(g, ckpt.state_dict)
     return g.eval().requires_grad_(False), {"source": str(path), "zplus_prior": False,
                                             "gan_config": ckpt.init_kwargs}
@@ -238,9 +265,8 @@ def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: 
     key = _key(ctx, "source", nets=nets.names(), steps=steps)
 
     def build() -> dict:
-        g, d = build_2d(cfg)
-        codes = sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=True,
-                             generator=torch.Generator().manual_seed(ctx.seed))
+        g, d = ctx.build("style-source-baseline", lambda: build_2d(cfg))
+        codes = sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=True, generator=ctx.generator())
         criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed, codes=codes)
         start = time.perf_counter()
         g_ema, log = train_2d(g, d, data.real_train, seed=ctx.seed, evaluate=criterion,
@@ -271,7 +297,7 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
                             w_avg=mean_w(generator))
 
     def build() -> dict:
-        enc = make()
+        enc = ctx.build(f"style-encoder-{kind}", make)
         if kind == "hvae" and "warm_encoder" in source:
             enc.load_state_dict(source["warm_encoder"])
         start = time.perf_counter()
@@ -283,7 +309,7 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
         return {"state": enc.state_dict(), "log": log, "seconds": time.perf_counter() - start}
 
     art = ctx.cache.get_or_build(f"style-encoder-{kind}", key, build, stages=(f"style-encoder-{kind}",))
-    enc = make()
+    enc = ctx.build(f"style-encoder-{kind}", make)
     enc.load_state_dict(art["state"])
     return enc.eval().requires_grad_(False), art
 
@@ -304,7 +330,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
     cfg = GAN2DConfig(**source["gan_config"])
 
     def build() -> dict:
-        g, d = build_2d(cfg)
+        g, d = ctx.build("style-load", lambda: build_2d(cfg))
         g.load_state_dict(generator.state_dict())
         d.load_state_dict(source["D"])
         if not isinstance(encoder, HierarchicalVAEEncoder):
@@ -313,13 +339,9 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
             codes = encoder(data.real_test)[0]
         criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.exemplars[style], codes=codes,
                                  seed=ctx.seed)
-        diagnostics = []
-
         def evaluate(g_ema):
             score = criterion(g_ema)
-            if diagnose is not None:
-                diagnostics.append(diagnose(criterion.images(g_ema)))
-            return score
+            return {"score": score, "diagnostics": diagnose(criterion.images(g_ema))} if diagnose else score
 
         latents = PosteriorLatents(encoder, data.real_train) if sp.fake_latents == "posterior" else None
         start = time.perf_counter()
@@ -329,11 +351,12 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
                                                    zplus_prior=source.get("zplus_prior", False)),
                             checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),
                             progress=f"S -> S_t {style}" if progress else None)
+        diagnostics = [row["diagnostics"] for row in log.pop("evaluations", [])]
         return {"G": g_t.state_dict(), "log": log, "diagnostics": diagnostics, "criterion": criterion.name,
                 "seconds": time.perf_counter() - start}
 
     art = ctx.cache.get_or_build(f"style-transfer-{style}", key, build, stages=(f"style-transfer-{style}",))
-    return _generator(cfg, art["G"]), art
+    return _generator(ctx, cfg, art["G"]), art
 
 
 def unpaired_codes(ctx, data: StudyImages, encoder: nn.Module, generator: StyleGAN2Generator, n: int, *,
@@ -373,7 +396,7 @@ def prior_set(ctx, data: StudyImages, styled: StyleGAN2Generator, encoder: nn.Mo
 
     def build(folder: Path) -> None:
         paired = stylize(encoder, source, styled, data.real_train)
-        g = torch.Generator().manual_seed(ctx.seed + 1 + ctx.profile.world.styles.index(style))
+        g = ctx.generator(1 + ctx.profile.world.styles.index(style))
         zplus = unpaired_codes(ctx, data, encoder, styled, sp.unpaired_per_style, generator_rng=g,
                                zplus_prior=zplus_prior)
         with torch.no_grad():
@@ -381,19 +404,21 @@ def prior_set(ctx, data: StudyImages, styled: StyleGAN2Generator, encoder: nn.Mo
         images = torch.cat([paired, unpaired])
         estimated = regressor.labels(images)
         labels = torch.cat([data.train_labels, estimated[len(paired):]])
-        datasets.write_eg3d(images, labels, folder)
-        pair_index = torch.cat([torch.arange(len(paired)), torch.full((len(unpaired),), -1)])
-        atomic_torch_save({"style": style, "pair_index": pair_index, "estimated_labels": estimated},
+        datasets.write_eg3d(images.cpu(), labels.cpu(), folder)
+        pair_index = torch.cat([torch.arange(len(paired), device="cpu"), torch.full((len(unpaired),), -1, device="cpu")])
+        atomic_torch_save({"style": style, "pair_index": pair_index, "estimated_labels": estimated.cpu()},
                           folder / "prior.pt")
 
     return ctx.cache.folder(f"style-prior-{style}", key, build)
 
 
-def load_prior(folder: Path) -> dict:
-    """A prior set: ``images``, ``labels`` (paired rows: the photo's), ``estimated_labels``, ``pair_index``."""
+def load_prior(folder: Path, *, device: torch.device | str = "cpu") -> dict:
+    """A prior set on ``device``: ``images``, ``labels`` (paired rows: the photo's),
+    ``estimated_labels``, ``pair_index``."""
     images, labels, _ = datasets.load_eg3d(folder)
     extra = safe_torch_load(Path(folder) / "prior.pt")
-    return {"images": images, "labels": labels, **extra}
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v
+            for k, v in {"images": images, "labels": labels, **extra}.items()}
 
 
 @dataclass
@@ -414,8 +439,8 @@ class StylePriors:
         return stylize(self.encoder, self.source, self.styled[style], images)
 
     def prior(self, style: str) -> dict:
-        """The style's prior set (see :func:`load_prior`)."""
-        return load_prior(self.folders[style])
+        """The style's prior set (see :func:`load_prior`), on the networks' device."""
+        return load_prior(self.folders[style], device=device_of(self.source))
 
 
 def study_priors(ctx, data: StudyImages, nets: LossNets, *, regressor, styles: list[str] | None = None,

@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--profile", default="mini", help="whose trained networks to use (default: mini)")
     parser.add_argument("--seed", type=int, default=None, help="the profile's seed unless given")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--yaws", type=float, nargs="+", default=[-40.0, -20.0, 0.0, 20.0, 40.0],
                         help="camera yaws in degrees (default: -40 -20 0 20 40)")
     parser.add_argument("--pitches", type=float, nargs="+", default=[0.0], help="camera pitches in degrees")
@@ -54,7 +55,7 @@ def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws:
     files into ``out``; returns the manifest written as ``cameras.json`` (without provenance)."""
     out.mkdir(parents=True, exist_ok=True)
     angles = [(y, p) for p in pitches for y in yaws]
-    labels = cameras.labels_from_angles(torch.tensor([a[0] for a in angles]), torch.tensor([a[1] for a in angles]))
+    labels = cameras.labels_from_angles([a[0] for a in angles], [a[1] for a in angles])
     started = time.perf_counter()
     codes = stylizer.codes(photo)
     rendered = stylizer.render_codes(codes, style=style, labels=labels)
@@ -69,7 +70,7 @@ def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws:
         save_png(viz.depth_rgb(depth, near=g_cfg.ray_start, far=g_cfg.ray_end, size=g_cfg.img_resolution)[0],
                  out / f"{stem}_depth.png")
         save_png(consistency.normal_map(depth, labels[k:k + 1])[0], out / f"{stem}_normals.png")
-        np.save(out / f"{stem}_depth.npy", depth[0, 0].numpy())
+        np.save(out / f"{stem}_depth.npy", depth[0, 0].cpu().numpy())
         views.append({"image": f"{stem}.png", "yaw": yaw, "pitch": pitch, "label": labels[k].tolist()})
     strip = torch.cat(list(rendered["image"][0]), dim=2)
     save_png(strip, out / "strip.png")
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     except faces.PhotoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    ctx = setup("stylize", profile=args.profile, seed=args.seed, read_only=True, quiet=True)
+    try:
+        ctx = setup("stylize", profile=args.profile, seed=args.seed, device=args.device, read_only=True, quiet=True)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         stylizer = study_stylizer(ctx, styles=[args.style], progress=False)
     except MissingArtefactError as error:

@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 
 from portraitlib import cameras, metrics
+from portraitlib.device import seeded_generator
+from portraitlib.provenance import module_version
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
@@ -53,7 +55,7 @@ def training_sets(ctx, prior: dict, *, exemplars: torch.Tensor, regressor, ablat
         return sets
     sets["exemplars"] = TrainingSet("exemplars", exemplars, regressor.labels(exemplars),
                                     f"{len(exemplars)} raw exemplars, labels estimated from them")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.seed))
+    order = torch.randperm(n, generator=seeded_generator(ctx.seed), device="cpu").to(prior["images"].device)
     for size in ctx.profile.transfer.subset_sizes:
         if size >= n:
             raise ValueError(f"transfer.subset_sizes has {size}, but the style prior holds only {n} samples")
@@ -80,7 +82,7 @@ class Guide:
                     "perceptual": perceptual.name}
 
     def __call__(self, generator: TriPlaneGenerator, rng: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(self.codes), (self.batch,), generator=rng)
+        idx = torch.randint(len(self.codes), (self.batch,), generator=rng, device=rng.device)
         image = (generator.synthesis(self.codes[idx], self.labels[idx], generator=rng)["image"] + 1) / 2
         target = self.targets[idx]
         return self.weight * ((image - target).square().mean() + self.perceptual(image, target).mean())
@@ -104,7 +106,8 @@ def _key(ctx, pretrained_art: dict, style: str, prior_key: str, tset: TrainingSe
     for field in ("ablation_style", "subset_sizes"):  # choose which runs exist, not how one trains
         settings.pop(field)
     return {"pretrained": pretrained_art["config"], "transfer": settings, "style": style, "prior": prior_key,
-            "set": tset.name, "set_size": len(tset.images), **({"guide": guide.key} if guide is not None else {})}
+            "set": tset.name, "set_size": len(tset.images), "code": module_version(__name__),
+            **({"guide": guide.key} if guide is not None else {})}
 
 
 def transfer(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, pretrained_art: dict,
@@ -124,29 +127,21 @@ def transfer(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator
     stage = f"eg3d-transfer-{style}-{tset.name}" + ("-guided" if guide is not None else "")
 
     def build() -> dict:
-        g, d, _ = build_networks(cfg)
+        g, d, _ = build_networks(ctx, cfg, stage=stage)
         g.load_state_dict(generator.state_dict())
         d.load_state_dict(discriminator.state_dict())
         g.requires_grad_(True)
-        evaluations = []
-
-        def score(g_ema):
-            row = evaluate(g_ema)
-            evaluations.append(row)
-            return row["score"]
-
         start = time.perf_counter()
-        g_t, log = train_3d(g, d, tset.images, tset.labels, seed=ctx.seed,
-                            evaluate=score if evaluate is not None else None,
+        g_t, log = train_3d(g, d, tset.images, tset.labels, seed=ctx.seed, evaluate=evaluate,
                             settings=Train3DSettings(steps=tr.steps, batch=tr.batch, lr=tr.lr, r1_gamma=tr.r1_gamma,
                                                      eval_every=tr.eval_every, keep_best=False),
                             guide=guide, checkpoint=ctx.cache.resume_path(stage, key),
                             progress=f"G -> G_t {style} {tset.name}{' + L_guide' if guide else ''}" if progress else None)
-        return {"G": g_t.state_dict(), "log": log, "evaluations": evaluations,
+        return {"G": g_t.state_dict(), "log": log, "evaluations": log.pop("evaluations", []),
                 "seconds": time.perf_counter() - start, "description": tset.description, "size": len(tset.images)}
 
     art = ctx.cache.get_or_build(stage, key, build, stages=(stage,))
-    g_t = TriPlaneGenerator(config=cfg)
+    g_t = ctx.build(stage, lambda: TriPlaneGenerator(config=cfg))
     g_t.load_state_dict(art["G"])
     return g_t.eval().requires_grad_(False), art
 
@@ -157,7 +152,7 @@ def zspace_codes(encoder: HierarchicalVAEEncoder, photos: torch.Tensor) -> Calla
     with torch.no_grad():
         encoder.eval()
         z = torch.cat([encoder(photos[i:i + 64])[0][:, 0] for i in range(0, len(photos), 64)])
-    return lambda generator: generator.mapping(z, frontal_labels(len(z)))
+    return lambda generator: generator.mapping(z, frontal_labels(len(z), z.device))
 
 
 def fixed_codes(ws: torch.Tensor) -> Callable[[TriPlaneGenerator], torch.Tensor]:
@@ -197,7 +192,7 @@ def with_label_noise(tset: TrainingSet, degrees: float, *, seed: int) -> Trainin
     """``tset`` with Gaussian noise of std ``degrees`` added to every label's yaw and pitch (the
     pose-accuracy ablation); named ``<name>_noise<degrees>``."""
     angles = cameras.angles_from_labels(tset.labels)
-    noise = torch.randn(len(angles), 2, generator=torch.Generator().manual_seed(seed)) * degrees
+    noise = torch.randn(len(angles), 2, generator=seeded_generator(seed), device="cpu").to(angles.device) * degrees
     labels = cameras.labels_from_angles(angles[:, 0] + noise[:, 0], angles[:, 1] + noise[:, 1])
     return TrainingSet(f"{tset.name}_noise{degrees:g}", tset.images, labels,
                        f"{tset.description}, yaw and pitch labels with {degrees:g} deg noise")

@@ -46,7 +46,7 @@ def test_unknown_key_names_valid_keys(tmp_path, monkeypatch):
 
 def test_bad_value_lists_valid_values(tmp_path, monkeypatch):
     _write(tmp_path, monkeypatch, "description: x\ndevice: gpu\n")
-    with pytest.raises(pl.ProfileError, match=r"'gpu' is not valid; valid values: \['cpu', 'auto'\]"):
+    with pytest.raises(pl.ProfileError, match=r"device 'gpu' is not valid; valid: \['auto', 'cpu', 'cuda', 'mps'\] or cuda:N"):
         pl.load_profile("custom")
 
 

@@ -172,7 +172,7 @@ class DualDiscriminator(Discriminator):
         return self._logits(torch.cat([image, raw], dim=1), c)
 
 
-def blur_kernel_1d(sigma: float, *, kernel: str = "gaussian") -> torch.Tensor:
+def blur_kernel_1d(sigma: float, *, kernel: str = "gaussian", device: torch.device | str = "cpu") -> torch.Tensor:
     """The normalised 1D blur taps (2k+1,).
 
     ``gaussian``: exp(-x^2 / (2 sigma^2)) over x in [-round(3 sigma), round(3 sigma)].
@@ -181,11 +181,11 @@ def blur_kernel_1d(sigma: float, *, kernel: str = "gaussian") -> torch.Tensor:
     """
     if kernel == "gaussian":
         k = round(3 * sigma)
-        x = torch.arange(-k, k + 1, dtype=torch.float32)
+        x = torch.arange(-k, k + 1, dtype=torch.float32, device=device)
         f = torch.exp(-x.square() / (2 * sigma ** 2))
     elif kernel == "eg3d":
         k = math.floor(3 * sigma)
-        x = torch.arange(-k, k + 1, dtype=torch.float32)
+        x = torch.arange(-k, k + 1, dtype=torch.float32, device=device)
         f = torch.exp2(-(x / sigma).square())
     else:
         raise ValueError(f"unknown blur kernel {kernel!r}; valid: gaussian, eg3d")
@@ -194,7 +194,7 @@ def blur_kernel_1d(sigma: float, *, kernel: str = "gaussian") -> torch.Tensor:
 
 def gaussian_blur(x: torch.Tensor, sigma: float, *, kernel: str = "gaussian") -> torch.Tensor:
     """Separable blur of (N, C, H, W) with zero padding (same size out); identity if the kernel has one tap."""
-    f = blur_kernel_1d(sigma, kernel=kernel).to(x)
+    f = blur_kernel_1d(sigma, kernel=kernel, device=x.device).to(x)
     k = f.shape[0] // 2
     if k == 0:
         return x

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from portraitlib.device import device_of, seeded_generator
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
@@ -85,7 +87,7 @@ class HierarchicalVAEEncoder(nn.Module):
     @staticmethod
     def sample(mu: torch.Tensor, logvar: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """The reparameterised z+ = mu + sigma * eps."""
-        eps = torch.randn(mu.shape, generator=generator).to(mu)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device).to(mu)
         return mu + (0.5 * logvar).exp() * eps
 
     @staticmethod
@@ -119,15 +121,18 @@ def ws_from_zplus(mapping: nn.Module, zplus: torch.Tensor) -> torch.Tensor:
 def sample_zplus(n: int, *, num_ws: int, z_dim: int, shared: bool, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
     """z+ (n, num_ws, z_dim) from the prior: one z for every layer (``shared``, StyleGAN2's own
-    sampling) or an independent z per layer (the multi-resolution prior the hierarchical VAE uses)."""
+    sampling) or an independent z per layer (the multi-resolution prior the hierarchical VAE uses).
+    Drawn on ``generator``'s device (the CPU without one)."""
+    device = generator.device if generator is not None else "cpu"
     if shared:
-        return torch.randn(n, 1, z_dim, generator=generator).expand(n, num_ws, z_dim).contiguous()
-    return torch.randn(n, num_ws, z_dim, generator=generator)
+        return torch.randn(n, 1, z_dim, generator=generator, device=device).expand(n, num_ws, z_dim).contiguous()
+    return torch.randn(n, num_ws, z_dim, generator=generator, device=device)
 
 
 @torch.no_grad()
 def mean_w(generator: nn.Module, *, n: int = 4096, seed: int = 0) -> torch.Tensor:
     """The mean w (w_dim,) of a generator's mapping network over n prior draws of z (the same
     whether layers share z or not: each layer's w has this mean)."""
-    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    device = device_of(generator)
+    z = torch.randn(n, generator.z_dim, generator=seeded_generator(seed, device), device=device)
     return generator.mapping(z, None)[:, 0].mean(0)

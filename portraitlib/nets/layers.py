@@ -17,7 +17,7 @@ SQRT2 = math.sqrt(2)
 
 def fir_filter(taps=(1.0, 3.0, 3.0, 1.0)) -> torch.Tensor:
     """The normalised separable 2D FIR filter (4, 4)."""
-    f = torch.tensor(taps, dtype=torch.float32)
+    f = torch.tensor(taps, dtype=torch.float32, device="cpu")
     f = f[:, None] * f[None, :]
     return f / f.sum()
 
@@ -129,7 +129,8 @@ class SynthesisLayer(nn.Module):
         if noise_mode == "const":
             x = x + self.noise_const * self.noise_strength
         elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=generator).to(x)
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=generator,
+                                device=x.device).to(x)
             x = x + noise * self.noise_strength
         elif noise_mode != "none":
             raise ValueError(f"unknown noise_mode {noise_mode!r}; valid: const, random, none")

@@ -102,7 +102,7 @@ def convert_rosinality_state(rsd: dict[str, torch.Tensor], *, latent_avg: torch.
         if noise_key in rsd:
             out[f"{dst}.noise_const"] = take(noise_key).reshape(res, res)
         else:  # very old checkpoints kept no noise buffers: a fixed draw stands in
-            out[f"{dst}.noise_const"] = torch.randn(res, res, generator=torch.Generator().manual_seed(noise_idx))
+            out[f"{dst}.noise_const"] = torch.randn(res, res, generator=torch.Generator(device="cpu").manual_seed(noise_idx), device="cpu")
             extras["noise_generated"].append(dst)
         check_kernel(f"{src}.conv.blur.kernel")
 
@@ -129,7 +129,7 @@ def convert_rosinality_state(rsd: dict[str, torch.Tensor], *, latent_avg: torch.
     if latent_avg is not None:
         out["mapping.w_avg"] = latent_avg.detach().reshape(-1)
     else:
-        out["mapping.w_avg"] = torch.zeros(w_dim)
+        out["mapping.w_avg"] = torch.zeros(w_dim, device="cpu")
         extras["w_avg_missing"] = True
     left = sorted(set(rsd) - used)
     if left:

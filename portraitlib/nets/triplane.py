@@ -131,6 +131,6 @@ def swap_conditioning(c: torch.Tensor, *, probability: float, generator: torch.G
     """EG3D's generator pose conditioning regulariser: each row of c (N, 25) is replaced, with
     ``probability``, by another row (a shuffled copy), so the mapping does not learn to tie
     the identity to the rendering camera."""
-    swap = torch.rand(len(c), generator=generator) < probability
-    shuffled = c[torch.randperm(len(c), generator=generator)]
-    return torch.where(swap.to(c.device).unsqueeze(1), shuffled, c)
+    swap = torch.rand(len(c), generator=generator, device=c.device) < probability
+    shuffled = c[torch.randperm(len(c), generator=generator, device=c.device)]
+    return torch.where(swap.unsqueeze(1), shuffled, c)

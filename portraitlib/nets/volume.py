@@ -42,7 +42,7 @@ def stratified_depths(n_rays: tuple[int, int], *, near: float, far: float, sampl
     delta = (far - near) / (samples - 1)
     if deterministic:
         return base + 0.5 * delta
-    return base + torch.rand(base.shape, generator=generator).to(base) * delta
+    return base + torch.rand(base.shape, generator=generator, device=base.device).to(base) * delta
 
 
 def importance_depths(depths: torch.Tensor, weights: torch.Tensor, *, samples: int,
@@ -71,7 +71,7 @@ def inverse_cdf(bins: torch.Tensor, weights: torch.Tensor, samples: int, *, gene
     if deterministic:
         u = torch.linspace(0, 1, samples, device=bins.device).expand(len(bins), samples).contiguous()
     else:
-        u = torch.rand(len(bins), samples, generator=generator).to(bins)
+        u = torch.rand(len(bins), samples, generator=generator, device=bins.device).to(bins)
     idx = torch.searchsorted(cdf, u, right=True)
     below = (idx - 1).clamp_min(0)
     above = idx.clamp_max(cdf.shape[-1] - 1)

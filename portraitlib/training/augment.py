@@ -13,7 +13,7 @@ def diff_augment(x: torch.Tensor, *, generator: torch.Generator | None = None,
     n, _, h, w = x.shape
 
     def rand(*shape):
-        return torch.rand(*shape, generator=generator).to(x)
+        return torch.rand(*shape, generator=generator, device=x.device).to(x)
 
     x = x + (rand(n, 1, 1, 1) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
@@ -22,7 +22,7 @@ def diff_augment(x: torch.Tensor, *, generator: torch.Generator | None = None,
     x = (x - mean) * (rand(n, 1, 1, 1) + 0.5) + mean
     if translation > 0:
         shift = (rand(n, 2) * 2 - 1) * translation * 2  # in grid units ([-1, 1] spans the image)
-        theta = torch.zeros(n, 2, 3).to(x)
+        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
         theta[:, 0, 0] = theta[:, 1, 1] = 1
         theta[:, :, 2] = shift
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)

@@ -14,20 +14,19 @@ L_prior (transfer), ``images`` and ``labels`` are the style prior and its paired
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from portraitlib import cameras
+from portraitlib.device import draw_batch
 from portraitlib.losses import density_regularization, nonsaturating_d, nonsaturating_g, r1_penalty
 from portraitlib.nets.discriminators import DualDiscriminator, blur_sigma_at
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
-from portraitlib.training.checkpoint import TrainingCheckpoint
+from portraitlib.training.gan_core import GANCore
 
 
 @dataclass(frozen=True)
@@ -76,51 +75,34 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
              latents: Callable[[int, torch.Generator], torch.Tensor] | None = None,
              guide: Callable[[TriPlaneGenerator, torch.Generator], torch.Tensor] | None = None,
              progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
-    """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25). ``latents(n, rng)``, if
-    given, draws the fakes' z (n, z_dim) instead of the Gaussian prior. ``guide(G, rng)``, if given,
-    is a further loss of G added at every G step (AgileGAN3D's L_guide). Returns the EMA generator
-    and the log (``d_loss``, ``g_loss``, ``r1``, ``density``, ``guide`` per step; ``eval`` [step,
-    score]; ``best_step``)."""
+    """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25), on any device (batches
+    move to the networks'). ``latents(n, rng)``, if given, draws the fakes' z (n, z_dim) instead of
+    the Gaussian prior. ``guide(G, rng)``, if given, is a further loss of G added at every G step
+    (AgileGAN3D's L_guide). Returns the EMA generator and the log (``d_loss``, ``g_loss``, ``r1``,
+    ``density``, ``guide`` per step; ``eval`` [step, score]; ``best_step``)."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    g_ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
-    ratio = settings.r1_every / (settings.r1_every + 1)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
-    state = TrainingCheckpoint(checkpoint, modules={"G": generator, "D": discriminator, "G_ema": g_ema},
-                               optimizers={"G": opt_g, "D": opt_d}) if checkpoint else None
-    start, log = state.restore(generator=rng) if state else (0, {})
-    log = log or {"d_loss": [], "g_loss": [], "r1": [], "density": [], "guide": [], "eval": [], "best_step": None}
-    best = None
-    ema_beta = 0.5 ** (settings.batch / max(settings.ema_half_life, 1e-8))
+    core = GANCore(generator, discriminator, seed=seed, lr=settings.lr, r1_every=settings.r1_every,
+                   batch=settings.batch, ema_half_life=settings.ema_half_life,
+                   log_keys=("d_loss", "g_loss", "r1", "density", "guide"), evaluate=evaluate,
+                   eval_every=settings.eval_every, checkpoint=checkpoint, checkpoint_every=settings.checkpoint_every)
+    rng, device = core.rng, core.device
     raw_res = generator.config.neural_rendering_resolution
 
-    def score(step: int) -> None:
-        nonlocal best
-        value = float(evaluate(g_ema))
-        log["eval"].append([step, value])
-        if log["best_step"] is None or value <= min(s for _, s in log["eval"]):
-            log["best_step"], best = step, copy.deepcopy(g_ema.state_dict())
-
     def fakes():
-        c = labels[torch.randint(len(labels), (settings.batch,), generator=rng)]
+        c = draw_batch(labels, settings.batch, rng)[0]
         c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng)
         z = (latents(settings.batch, rng) if latents is not None
-             else torch.randn(settings.batch, generator.config.z_dim, generator=rng))
+             else torch.randn(settings.batch, generator.config.z_dim, generator=rng, device=device))
         ws = generator.mapping(z, c_cond, update_emas=True)
         return generator.synthesis(ws, c, noise_mode="random", generator=rng), ws, c
 
-    if evaluate is not None and settings.eval_every and start == 0:
-        score(0)
-    for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
-                     initial=start, total=settings.steps):
+    for step in core.steps(settings.steps, progress=progress):
         sigma = blur_sigma_at(step * settings.batch / 1000, fade_kimg=settings.blur_fade_images / 1000,
                               start_sigma=settings.blur_sigma)
-        idx = torch.randint(len(images), (settings.batch,), generator=rng)
-        real, real_c = images[idx] * 2 - 1, labels[idx]
-        flip = torch.rand(settings.batch, generator=rng) < 0.5
+        real, idx = draw_batch(images, settings.batch, rng)
+        real, real_c = real * 2 - 1, labels[idx.to(labels.device)].to(device)
+        flip = torch.rand(settings.batch, generator=rng, device=device) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(-1), real)
         real_c = torch.where(flip[:, None], cameras.mirror_labels(real_c), real_c)
         real_imgs = {"image": real, "image_raw": raw_like(real, raw_res)}
@@ -129,42 +111,27 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
             fake, _, fake_c = fakes()
         d_loss = nonsaturating_d(discriminator(real_imgs, real_c, blur_sigma=sigma),
                                  discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
-        r1 = torch.zeros(())
+        r1 = core.zero()
         if step % settings.r1_every == 0:
             leaves = {k: v.detach().requires_grad_(True) for k, v in real_imgs.items()}
             r1 = r1_penalty(discriminator(leaves, real_c, blur_sigma=sigma), list(leaves.values()))
             d_loss = d_loss + r1 * (settings.r1_gamma / 2) * settings.r1_every
-        opt_d.zero_grad(set_to_none=True)
+        core.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        opt_d.step()
+        core.opt_d.step()
 
         fake, ws, fake_c = fakes()
         g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
-        density = torch.zeros(())
+        density = core.zero()
         if settings.density_every and step % settings.density_every == 0:
             planes = generator.planes(ws)
             density = density_regularization(lambda p: generator.field(planes)(p)[1], batch=settings.batch,
                                              box_warp=generator.config.box_warp, generator=rng)
             g_loss = g_loss + density * settings.density_weight * settings.density_every
-        guide_loss = guide(generator, rng) if guide is not None else torch.zeros(())
+        guide_loss = guide(generator, rng) if guide is not None else core.zero()
         g_loss = g_loss + guide_loss
-        opt_g.zero_grad(set_to_none=True)
+        core.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        opt_g.step()
-
-        with torch.no_grad():
-            for p_ema, p in zip(g_ema.parameters(), generator.parameters()):
-                p_ema.lerp_(p, 1 - ema_beta)
-            for b_ema, b in zip(g_ema.buffers(), generator.buffers()):
-                b_ema.copy_(b)
-        for name, value in (("d_loss", d_loss), ("g_loss", g_loss), ("r1", r1), ("density", density),
-                            ("guide", guide_loss)):
-            log[name].append(value.item())
-        done = step + 1
-        if evaluate is not None and settings.eval_every and done % settings.eval_every == 0:
-            score(done)
-        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            state.save(step=done, log=log, generator=rng)
-    if best is not None and settings.keep_best:
-        g_ema.load_state_dict(best)
-    return g_ema, log
+        core.opt_g.step()
+        core.end_step(step, d_loss=d_loss, g_loss=g_loss, r1=r1, density=density, guide=guide_loss)
+    return core.finish(keep_best=settings.keep_best)

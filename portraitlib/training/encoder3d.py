@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from portraitlib.device import device_of, draw_batch, seeded_generator
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.training.checkpoint import TrainingCheckpoint
@@ -56,8 +57,9 @@ class WPlus3DSettings:
 @torch.no_grad()
 def mean_w_3d(generator: TriPlaneGenerator, *, n: int = 4096, seed: int = 0) -> torch.Tensor:
     """The mean w (w_dim,) of G's mapping over n prior draws, conditioned on the frontal camera."""
-    z = torch.randn(n, generator.config.z_dim, generator=torch.Generator().manual_seed(seed))
-    return generator.mapping(z, frontal_labels(n))[:, 0].mean(0)
+    device = device_of(generator)
+    z = torch.randn(n, generator.config.z_dim, generator=seeded_generator(seed, device), device=device)
+    return generator.mapping(z, frontal_labels(n, device))[:, 0].mean(0)
 
 
 def as_wplus(generator: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
@@ -68,12 +70,13 @@ def as_wplus(generator: TriPlaneGenerator, ws: torch.Tensor) -> torch.Tensor:
 def cycle_loss(encoder: nn.Module, generator: TriPlaneGenerator, labels: torch.Tensor, *, n: int, views: int,
                generator_rng: torch.Generator) -> torch.Tensor:
     """Eq. (2): codes of prior samples, rendered at ``views`` cameras drawn from ``labels``, must come
-    back through the encoder."""
-    z = torch.randn(n, generator.config.z_dim, generator=generator_rng)
+    back through the encoder. Drawn on ``generator_rng``'s device."""
+    device = generator_rng.device
+    z = torch.randn(n, generator.config.z_dim, generator=generator_rng, device=device)
     with torch.no_grad():
-        w = as_wplus(generator, generator.mapping(z, frontal_labels(n)))
+        w = as_wplus(generator, generator.mapping(z, frontal_labels(n, device)))
     w_views = w.repeat(views, 1, 1)
-    c = labels[torch.randint(len(labels), (n * views,), generator=generator_rng)]
+    c = draw_batch(labels, n * views, generator_rng)[0]
     with torch.no_grad():
         images = (generator.synthesis(w_views, c)["image"] + 1) / 2
     return (encoder(images.clamp(0, 1)) - w_views).square().mean()
@@ -93,19 +96,19 @@ def train_wplus_3d(encoder: WPlusEncoder, generator: TriPlaneGenerator, images: 
     ``identity``, ``cycle``, ``reg``."""
     if encoder.num_ws != generator.num_ws_plus:
         raise ValueError(f"the encoder gives {encoder.num_ws} codes, G's W+ has {generator.num_ws_plus}")
-    rng = torch.Generator().manual_seed(seed)
+    rng = seeded_generator(seed, device_of(encoder))
     torch.manual_seed(seed)
     generator.requires_grad_(False)
     opt = torch.optim.RAdam(encoder.parameters(), lr=settings.lr)
     state = TrainingCheckpoint(checkpoint, modules={"encoder": encoder}, optimizers={"opt": opt}) if checkpoint else None
-    start, log = state.restore(generator=rng) if state else (0, {})
+    start, log, _ = state.restore(generator=rng) if state else (0, {}, None)
     log = log or {k: [] for k in ("loss", "l2", "perceptual", "identity", "cycle", "reg")}
     encoder.train()
-    zero = torch.zeros(())
+    zero = torch.zeros((), device=rng.device)
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
                      initial=start, total=settings.steps):
-        idx = torch.randint(len(images), (settings.batch,), generator=rng)
-        x, c = images[idx], labels[idx]
+        x, idx = draw_batch(images, settings.batch, rng)
+        c = labels[idx.to(labels.device)].to(x.device)
         codes = encoder(x)
         y = (generator.synthesis(codes, c)["image"] + 1) / 2
         l2 = (y - x).square().mean()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from portraitlib.device import device_of, draw_batch, seeded_generator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder, ws_from_zplus
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.training.checkpoint import TrainingCheckpoint
@@ -74,10 +75,10 @@ def reconstruct(encoder: nn.Module, generator: StyleGAN2Generator, images: torch
 def encoder_training(encoder: nn.Module, generator: nn.Module, *, lr: float, generator_lr: float,
                      checkpoint: Path | None, seed: int, log_keys: tuple[str, ...]):
     """What every encoder training loop (2D here, 3D in ``warm3d``) starts with: seeded torch and a
-    seeded generator ``rng``; Adam (betas 0.9, 0.99) on the encoder and, when ``generator_lr`` > 0,
+    seeded generator ``rng`` on the encoder's device; Adam (betas 0.9, 0.99) on the encoder and, when ``generator_lr`` > 0,
     on the generator too (else the generator is frozen); and the resumable ``state`` (``None``
     without a checkpoint path). Returns ``rng, opt, state, start_step, log``."""
-    rng = torch.Generator().manual_seed(seed)
+    rng = seeded_generator(seed, device_of(encoder))
     torch.manual_seed(seed)
     train_g = generator_lr > 0
     generator.requires_grad_(train_g)
@@ -87,7 +88,7 @@ def encoder_training(encoder: nn.Module, generator: nn.Module, *, lr: float, gen
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     modules = {"encoder": encoder, **({"generator": generator} if train_g else {})}
     state = TrainingCheckpoint(checkpoint, modules=modules, optimizers={"opt": opt}) if checkpoint else None
-    start, log = state.restore(generator=rng) if state else (0, {})
+    start, log, _ = state.restore(generator=rng) if state else (0, {}, None)
     return rng, opt, state, start, log or {k: [] for k in log_keys}
 
 
@@ -95,7 +96,8 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
                   settings: InversionSettings, seed: int, perceptual: nn.Module | None = None,
                   identity: nn.Module | None = None, checkpoint: Path | None = None,
                   progress: str | None = None) -> tuple[nn.Module, dict]:
-    """Train ``encoder`` to invert ``generator`` on images (N, 3, R, R) in [0, 1].
+    """Train ``encoder`` to invert ``generator`` on images (N, 3, R, R) in [0, 1] (any device:
+    batches move to the encoder's).
 
     Returns the encoder (eval mode) and the log: per-step ``loss``, ``l1``, ``perceptual``,
     ``identity``, ``kl`` (zeros where a term is off)."""
@@ -106,20 +108,20 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
     encoder.train()
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
                      initial=start, total=settings.steps):
-        x = images[torch.randint(len(images), (settings.batch,), generator=rng)]
-        flip = torch.rand(settings.batch, generator=rng) < 0.5
+        x = draw_batch(images, settings.batch, rng)[0]
+        flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         if vae:
             mu, logvar = encoder(x)
             ws = ws_from_zplus(generator.mapping, HierarchicalVAEEncoder.sample(mu, logvar, generator=rng))
             kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
         else:
-            ws, kl = encoder(x), torch.zeros(())
+            ws, kl = encoder(x), x.new_zeros(())
         y = (generator.synthesis(ws) + 1) / 2
         l1 = (y - x).abs().mean()
-        lp = perceptual(y, x).mean() if perceptual is not None else torch.zeros(())
+        lp = perceptual(y, x).mean() if perceptual is not None else x.new_zeros(())
         k = settings.identity_batch
-        idl = identity.distance(y[:k], x[:k]).mean() if identity is not None else torch.zeros(())
+        idl = identity.distance(y[:k], x[:k]).mean() if identity is not None else x.new_zeros(())
         loss = l1 + settings.perceptual_weight * lp + settings.identity_weight * idl + settings.kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()

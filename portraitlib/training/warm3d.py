@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from portraitlib import cameras
+from portraitlib.device import draw_batch
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
 from portraitlib.training.inversion import encoder_training
@@ -54,9 +55,10 @@ class VAE3DSettings:
     """Steps between resumable checkpoints (when a path is given)."""
 
 
-def frontal_labels(n: int) -> torch.Tensor:
+def frontal_labels(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(n, 25) labels of the frontal camera: what codes of photos are mapped with at inference."""
-    return cameras.labels_from_angles(torch.zeros(n), torch.zeros(n))
+    zeros = torch.zeros(n, device=device)
+    return cameras.labels_from_angles(zeros, zeros)
 
 
 @torch.no_grad()
@@ -67,7 +69,7 @@ def encode_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, ima
     same z to its own (stylized) codes, as Toonify and AgileGAN use a z-space inversion."""
     encoder.eval()
     mu = torch.cat([encoder(images[i:i + batch])[0][:, 0] for i in range(0, len(images), batch)])
-    return generator.mapping(mu, frontal_labels(len(mu)).to(mu))
+    return generator.mapping(mu, frontal_labels(len(mu), mu.device))
 
 
 def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, images: torch.Tensor,
@@ -89,21 +91,23 @@ def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, 
     encoder.train()
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
                      initial=start, total=settings.steps):
-        idx = torch.randint(len(images), (settings.batch,), generator=rng)
-        flip = torch.rand(settings.batch, generator=rng) < 0.5
-        x = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
-        c = torch.where(flip[:, None], cameras.mirror_labels(labels[idx]), labels[idx])
+        x, idx = draw_batch(images, settings.batch, rng)
+        c = labels[idx.to(labels.device)].to(x.device)
+        flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        c = torch.where(flip[:, None], cameras.mirror_labels(c), c)
         mu, logvar = encoder(x)
         z = HierarchicalVAEEncoder.sample(mu, logvar, generator=rng)[:, 0]
         ws = generator.mapping(z, swap_conditioning(c, probability=settings.swap_probability, generator=rng))
         out = generator.synthesis(ws, c, generator=rng)
         target = x * 2 - 1
         l1 = (out["image"] - target).abs().mean() + (out["image_raw"] - raw_like(target, raw_res)).abs().mean()
-        dep = torch.zeros(())
+        dep = x.new_zeros(())
         if depth is not None:
-            d = torch.where(flip[:, None, None, None], depth[idx].flip(-1), depth[idx]).float().clamp(near, far)
+            d = depth[idx.to(depth.device)].to(x.device)
+            d = torch.where(flip[:, None, None, None], d.flip(-1), d).float().clamp(near, far)
             dep = (out["image_depth"] - raw_like(d, raw_res)).abs().mean()
-        lp = perceptual((out["image"] + 1) / 2, x).mean() if perceptual is not None else torch.zeros(())
+        lp = perceptual((out["image"] + 1) / 2, x).mean() if perceptual is not None else x.new_zeros(())
         kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
         loss = l1 + settings.depth_weight * dep + settings.perceptual_weight * lp + settings.kl_weight * kl
         opt.zero_grad(set_to_none=True)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from portraitlib import cameras
 from portraitlib.profiles import STYLES, WorldConfig
+from portraitlib.provenance import module_version
 from portraitlib.cache import atomic_torch_save, atomic_write_bytes, safe_torch_load
 from portraitlib.world.identity import params_from_latent, sample_latents
 from portraitlib.world.renderer import Scene, render
@@ -54,7 +55,7 @@ class WorldSet:
 def split_generator(seed: int, split: str, look: str = "real") -> torch.Generator:
     """A generator for one split of one study seed (styles get their own exemplar identities)."""
     look_offset = 0 if look == "real" else 100 + STYLES.index(look)
-    return torch.Generator().manual_seed(seed * 10_000 + SPLIT_SEEDS[split] * 1_000 + look_offset)
+    return torch.Generator(device="cpu").manual_seed(seed * 10_000 + SPLIT_SEEDS[split] * 1_000 + look_offset)
 
 
 def render_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, config: WorldConfig,
@@ -123,7 +124,7 @@ def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: st
         return {name: getattr(views, name) for name in fields}
 
     stored = cache.get_or_build(f"world-views-{look}", {"world": dataclasses.asdict(config), "look": look,
-                                                       "views": digest}, build)
+                                                       "views": digest, "code": module_version(__name__)}, build)
     return WorldSet(look=look, **{name: stored[name] for name in fields})
 
 
@@ -131,7 +132,7 @@ def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: 
                   config: WorldConfig) -> WorldSet:
     """Images of every look at poses spread over yaw +-45 and pitch +-20 (``train``), or at
     FFHQ-like poses (``test``), with new identities: data of the pose regressor."""
-    g = torch.Generator().manual_seed(seed * 10_000 + 7_000 + SPLIT_SEEDS[split])
+    g = torch.Generator(device="cpu").manual_seed(seed * 10_000 + 7_000 + SPLIT_SEEDS[split])
     kind = "uniform" if split == "train" else "ffhq"
     sets = []
     for look in looks:
@@ -185,7 +186,7 @@ def load_eg3d(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         raise FileNotFoundError(f"{meta} not found: an EG3D data set needs dataset.json beside its images")
     entries = json.loads(meta.read_text())["labels"]
     images = np.stack([np.asarray(Image.open(folder / name).convert("RGB")) for name, _ in entries])
-    labels = torch.tensor([label for _, label in entries], dtype=torch.float32)
+    labels = torch.tensor([label for _, label in entries], dtype=torch.float32, device="cpu")
     if labels.shape[1:] != (25,):
         raise ValueError(f"{meta}: labels must have 25 numbers, got shape {tuple(labels.shape)}")
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels, [n for n, _ in entries]
@@ -211,6 +212,6 @@ def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
                                                                           config=config)
         makers[f"truth_test_{style}"] = lambda style=style: make_true_stylized(style, split="test", n=config.n_test,
                                                                                seed=seed, config=config)
-    return {name: cache.folder(f"world-{name}", {"world": world, "set": name},
+    return {name: cache.folder(f"world-{name}", {"world": world, "set": name, "code": module_version(__name__)},
                                lambda tmp, make=make: save_eg3d(make(), tmp))
             for name, make in makers.items()}
