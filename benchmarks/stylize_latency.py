@@ -11,7 +11,7 @@ import argparse
 import torch
 
 import portraitlib as pl
-from portraitlib import consistency, portrait, style_prior
+from portraitlib import consistency, portrait, study_data
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--profile", default="mini")
@@ -22,7 +22,7 @@ args = parser.parse_args()
 ctx = pl.setup("benchmark_stylize", profile=args.profile, read_only=True)
 style = args.style or ctx.profile.world.styles[0]
 stylizer = portrait.study_stylizer(ctx, styles=[style], progress=False)
-photo = style_prior.load_images(ctx).real_test[:1]
+photo = study_data.load_images(ctx).real_test[:1]
 for yaw in (0.0, 30.0):
     timing = portrait.latency(stylizer, photo, style=style, label=consistency.yaw_labels([yaw]), repeats=args.repeats)
     print(f"{args.profile} {style} yaw {yaw:+.0f}: photo ({photo.shape[-1]} px) -> codes -> one "

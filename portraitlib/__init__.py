@@ -5,11 +5,13 @@ Every notebook imports it the same way, ``import portraitlib as pl``, and opens 
 """
 from portraitlib.cache import ArtifactCache
 from portraitlib.profiles import STYLES, Profile, ProfileError, available_profiles, load_profile
-from portraitlib.study import StudyContext, pick_device, seed_everything, setup
+from portraitlib.device import pick_device
+from portraitlib.pipeline import Study
+from portraitlib.study import StudyContext, seed_everything, setup
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "STYLES", "ArtifactCache", "Profile", "ProfileError", "StudyContext", "available_profiles",
+    "STYLES", "ArtifactCache", "Profile", "ProfileError", "Study", "StudyContext", "available_profiles",
     "load_profile", "pick_device", "seed_everything", "setup",
 ]

@@ -35,17 +35,23 @@ def _into_view(depth_a: torch.Tensor, labels_a: torch.Tensor, labels_b: torch.Te
 
 
 def reprojection_error(depth_a: torch.Tensor, labels_a: torch.Tensor, depth_b: torch.Tensor, labels_b: torch.Tensor,
-                       *, mask_a: torch.Tensor, mask_b: torch.Tensor | None = None) -> dict[str, float]:
+                       *, mask_a: torch.Tensor, mask_b: torch.Tensor | None = None,
+                       occlusion: float | None = None, sample: str = "bilinear") -> dict[str, float]:
     """Depth reprojection from view A to view B, over A's foreground pixels (``mask_a`` (N, 1, r, r),
-    bool) that land inside B's image (and on B's foreground, if ``mask_b`` is given).
+    bool) that land inside B's image (and on B's foreground, if ``mask_b`` is given). With
+    ``occlusion``, points that lie more than that behind B's surface (hidden from B) are not
+    compared. ``sample``: how B's depth is read (``nearest`` for hard-edged true depth, whose
+    bilinear reads blend the head with the far plane at its silhouette).
 
     Returns ``median`` and ``mean`` absolute error (world units; the head is about 0.5 wide) and
     ``fraction`` of A's foreground pixels that were compared."""
     grid, inside, expected = _into_view(depth_a, labels_a, labels_b)
-    seen = F.grid_sample(depth_b.float(), grid, mode="bilinear", align_corners=False).flatten(1)
+    seen = F.grid_sample(depth_b.float(), grid, mode=sample, align_corners=False).flatten(1)
     valid = mask_a.flatten(1) & inside
     if mask_b is not None:
         valid &= F.grid_sample(mask_b.float(), grid, mode="nearest", align_corners=False).flatten(1) > 0.5
+    if occlusion is not None:
+        valid &= expected - seen < occlusion
     err = (seen - expected).abs()[valid]
     if err.numel() == 0:
         raise ValueError("no foreground pixel of view A lands inside view B")
@@ -53,9 +59,13 @@ def reprojection_error(depth_a: torch.Tensor, labels_a: torch.Tensor, depth_b: t
             "fraction": valid.sum().item() / max(mask_a.sum().item(), 1)}
 
 
-def yaw_labels(yaws: list[float] | torch.Tensor, *, pitch: float = 0.0) -> torch.Tensor:
-    """(len(yaws), 25) labels of orbit cameras at these yaws (degrees)."""
-    yaws = torch.as_tensor(yaws, dtype=torch.float32)
+def yaw_labels(yaws: list[float] | torch.Tensor, *, pitch: float = 0.0, device: torch.device | str | None = None
+               ) -> torch.Tensor:
+    """(len(yaws), 25) labels of orbit cameras at these yaws (degrees), on ``device`` (default: the
+    yaws' own, the CPU for a list)."""
+    if device is None:
+        device = yaws.device if isinstance(yaws, torch.Tensor) else "cpu"
+    yaws = torch.as_tensor(yaws, dtype=torch.float32, device=device)
     return cameras.labels_from_angles(yaws, torch.full_like(yaws, pitch))
 
 

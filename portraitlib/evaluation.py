@@ -22,13 +22,17 @@ from pathlib import Path
 
 import torch
 
-from portraitlib import consistency, metrics, transfer3d
+from portraitlib import consistency, metrics
 from portraitlib.cache import atomic_write_bytes
+from portraitlib.device import device_of
+from portraitlib.provenance import module_version
 from portraitlib.generator3d import render, resize
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.training.encoder3d import mean_w_3d
 from portraitlib.world import datasets
 
+OURS, AGILEGAN_EG3D, TOONIFY_EG3D = "Ours", "AgileGAN-EG3D", "Toonify-EG3D"
+"""The names of Table 1's methods, as the paper prints them (see ``portraitlib.baselines``)."""
 PAPER_TABLE1 = {  # Stylization LPIPS, CelebA-HQ test images; the paper's "Sam Yang" style is our anime
     "cartoon": {"Ours": 0.195, "AgileGAN-EG3D": 0.440, "Toonify-EG3D": 0.481},
     "oil_painting": {"Ours": 0.212, "AgileGAN-EG3D": 0.433, "Toonify-EG3D": 0.525},
@@ -40,6 +44,16 @@ PAPER_TABLE2 = {"without L_cyc": {"mse": 0.0203, "ssim": 0.525, "lpips": 0.317},
                 "with L_cyc": {"mse": 0.0200, "ssim": 0.543, "lpips": 0.194}}
 PAPER_TABLE3 = {"20": 0.41, "100": 0.252, "1000": 0.236, "full": 0.227, "full, guided, estimated pose": 0.211,
                 "full, guided": 0.200}
+
+
+def paper_table3(set_name: str, *, guided: bool) -> float | None:
+    """The paper's Table 3 value for a run on the training set ``set_name`` (``exemplars`` is read
+    as its "20"; ``prior_<k>`` as k samples), guided or not; ``None`` where the paper has no row."""
+    if guided:
+        key = {"prior_full": "full, guided", "prior_full_estimated": "full, guided, estimated pose"}.get(set_name)
+    else:
+        key = {"exemplars": "20", "prior_full": "full"}.get(set_name, set_name.removeprefix("prior_"))
+    return PAPER_TABLE3.get(key)
 
 
 @dataclass
@@ -61,8 +75,10 @@ def optimize_codes(generator: TriPlaneGenerator, photos: torch.Tensor, labels: t
                    seed: int = 0) -> tuple[torch.Tensor, list[float]]:
     """Toonify's inversion: W+ codes (N, num_ws + 3, w_dim) of photos (N, 3, R, R) in [0, 1], optimised
     from G's mean w by Adam so that G(codes) at the photos' cameras ``labels`` (N, 25) matches them
-    (L2 + LPIPS). Returns the codes and the mean loss of each step (over batches)."""
+    (L2 + LPIPS). Returns the codes (on G's device) and the mean loss of each step (over batches)."""
     generator.eval()
+    device = device_of(generator)
+    photos, labels = photos.to(device), labels.to(device)
     start = mean_w_3d(generator, seed=seed).detach()
     codes, losses = [], [0.0] * steps
     for i in range(0, len(photos), batch):
@@ -144,7 +160,7 @@ def toonify_codes(ctx, generator: TriPlaneGenerator, pretrained_art: dict, photo
     settings, cached (the same codes serve every style's Toonify-EG3D)."""
     ev = ctx.profile.evaluation
     key = {"pretrained": pretrained_art["config"], "photos": len(photos), "steps": ev.toonify_steps,
-           "lr": ev.toonify_lr, "perceptual": perceptual.name}
+           "lr": ev.toonify_lr, "perceptual": perceptual.name, "code": module_version(__name__)}
 
     def build() -> dict:
         codes, losses = optimize_codes(generator, photos, labels, perceptual=perceptual, steps=ev.toonify_steps,
@@ -152,45 +168,42 @@ def toonify_codes(ctx, generator: TriPlaneGenerator, pretrained_art: dict, photo
         return {"codes": codes, "losses": losses}
 
     art = ctx.cache.get_or_build("toonify-codes", key, build)
-    return art["codes"], art["losses"]
+    return art["codes"].to(device_of(generator)), art["losses"]
 
 
 def world_truth(data, style: str, *, cache, config, n: int, novel_yaws, size: int) -> dict:
     """The ground truth :func:`score` needs for the first ``n`` held-out photos of ``data``
-    (:class:`portraitlib.style_prior.StudyImages` from the world): the true stylized head at each
+    (:class:`portraitlib.study_data.StudyImages` from the world): the true stylized head at each
     photo's camera and at the ``novel_yaws`` (pitch 0), images resized to ``size``. The novel views
-    are rendered once per study through ``cache``."""
-    latents = data.test_truth["latents"][:n]
+    are rendered once per study through ``cache`` (on the CPU); everything comes back on the
+    device of ``data``."""
+    device = data.real_test.device
+    latents = data.test_truth["latents"][:n].cpu()
     at_pose = resize(data.test_styled[style][:n], size)
     k = len(novel_yaws)
-    novel_angles = torch.tensor([[y, 0.0, 0.0] for y in novel_yaws]).repeat(n, 1)
+    novel_angles = torch.tensor([[y, 0.0, 0.0] for y in novel_yaws], device="cpu").repeat(n, 1)
     world = datasets.cached_views(cache=cache, latents=latents.repeat_interleave(k, 0), angles=novel_angles,
                                   look=style, config=config)
-    novel, depth, mask = (resize(x, size).unflatten(0, (n, k)) for x in (world.images, world.depth, world.mask))
+    novel, depth, mask = (resize(x.to(device), size).unflatten(0, (n, k)) for x in (world.images, world.depth, world.mask))
     return {"at_pose": at_pose, "novel": novel, "novel_depth": depth, "novel_mask": mask,
-            "novel_labels": consistency.yaw_labels(list(novel_yaws))}
+            "novel_labels": consistency.yaw_labels(list(novel_yaws)).to(device)}
 
 
-def table3_runs(ctx, generator: TriPlaneGenerator, discriminator, pretrained_art: dict, prior: dict, sets: dict,
-                *, prior_key: str, photo_codes: torch.Tensor, perceptual: metrics.LPIPS, encoder_art: dict) -> dict:
-    """Table 3's generators of the ablation style (notebooks 03 and 05, from the cache): per row
-    label, ``generator``, ``set`` (training-set name), ``guided``, ``size`` and the ``paper`` value.
-    Both readings of the paper's "20 samples" are rows: the raw exemplars and 20 prior samples (the
-    latter where ``transfer.subset_sizes`` holds 20)."""
-    rows = [(f"{len(sets['exemplars'].images)} raw exemplars", "exemplars", False, "20")]
-    rows += [(f"{k} style-prior samples", f"prior_{k}", False, str(k)) for k in ctx.profile.transfer.subset_sizes]
-    rows += [(f"full ({len(sets['prior_full'].images)})", "prior_full", False, "full"),
-             ("full, guided, estimated pose", "prior_full_estimated", True, "full, guided, estimated pose"),
-             ("full, guided", "prior_full", True, "full, guided")]
+def table3_runs(study) -> dict:
+    """Table 3's generators of the ablation style (notebooks 03 and 05's runs, from the ``study``'s
+    cache): per row label, ``generator``, ``set`` (training-set name), ``guided``, ``size`` and the
+    ``paper`` value. Both readings of the paper's "20 samples" are rows: the raw exemplars and 20
+    prior samples (the latter where ``transfer.subset_sizes`` holds 20)."""
+    style = study.ctx.profile.transfer.ablation_style
+    sets = study.training_sets(style, ablation=True)
+    rows = [(f"{len(sets['exemplars'].images)} raw exemplars", "exemplars", False)]
+    rows += [(f"{k} style-prior samples", f"prior_{k}", False) for k in study.ctx.profile.transfer.subset_sizes]
+    rows += [(f"full ({len(sets['prior_full'].images)})", "prior_full", False),
+             ("full, guided, estimated pose", "prior_full_estimated", True), ("full, guided", "prior_full", True)]
     runs = {}
-    for label, set_name, guided, paper_key in rows:
-        if set_name not in sets:
-            continue
-        guide = (transfer3d.make_guide(ctx, prior, sets[set_name], photo_codes, perceptual=perceptual,
-                                       encoder_art=encoder_art) if guided else None)
-        g_t, _ = transfer3d.transfer(ctx, generator, discriminator, pretrained_art, sets[set_name],
-                                     style=ctx.profile.transfer.ablation_style, guide=guide, prior_key=prior_key,
-                                     progress=False)
-        runs[label] = {"generator": g_t, "set": set_name, "guided": guided, "size": len(sets[set_name].images),
-                       "paper": PAPER_TABLE3.get(paper_key)}
+    for label, set_name, guided in rows:
+        if set_name in sets:
+            runs[label] = {"generator": study.transfer(style, set_name, guided=guided)[0], "set": set_name,
+                           "guided": guided, "size": len(sets[set_name].images),
+                           "paper": paper_table3(set_name, guided=guided)}
     return runs

@@ -1,6 +1,6 @@
 """The pretrained 3D generator G (AgileGAN3D Sec. 3: EG3D) that the later notebooks fine-tune and invert.
 
-    data = generator3d.at_resolution(style_prior.load_images(ctx), generator3d.generator_config(ctx).img_resolution)
+    data = generator3d.at_resolution(study_data.load_images(ctx), generator3d.generator_config(ctx).img_resolution)
     G, D, E, art = generator3d.pretrained(ctx, data, nets)
     ws = encode_3d(E, G, photos)          # the z-space codes of photos, through G's mapping
 
@@ -28,7 +28,7 @@ from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import project_root
 from portraitlib.provenance import module_version
-from portraitlib.style_prior import LossNets, StudyImages
+from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.eg3d import Train3DSettings, train_3d
 from portraitlib.training.warm3d import VAE3DSettings, train_vae_3d
 

@@ -17,7 +17,7 @@ from portraitlib.provenance import module_version
 from portraitlib.generator3d import render
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
-from portraitlib.style_prior import LossNets, StudyImages
+from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.encoder3d import WPlus3DSettings, code_spread, cycle_loss, mean_w_3d, train_wplus_3d
 from portraitlib.training.warm3d import frontal_labels
 

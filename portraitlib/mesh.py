@@ -39,6 +39,10 @@ def _field_values(generator: TriPlaneGenerator, planes: torch.Tensor, points: to
     return torch.cat(colours), torch.cat(sigmas)
 
 
+class NoSurfaceError(ValueError):
+    """The generator renders no opaque surface for this code (nothing to mesh)."""
+
+
 @torch.no_grad()
 def surface_level(generator: TriPlaneGenerator, ws: torch.Tensor, *, yaws=(-30.0, 0.0, 30.0)) -> float:
     """Median density at the expected-depth surface of renders of code ws (1, num_ws[+3], w_dim)
@@ -48,7 +52,8 @@ def surface_level(generator: TriPlaneGenerator, ws: torch.Tensor, *, yaws=(-30.0
     points = consistency.surface_points(out["image_depth"], labels)  # (K, r*r, 3)
     inside = out["opacity"].flatten(1) > 0.5
     if not inside.any():
-        raise ValueError("the render of this code has no pixel of opacity above 0.5: nothing to mesh")
+        raise NoSurfaceError(f"the render of this code has no pixel of opacity above 0.5 (the most opaque: "
+                             f"{out['opacity'].max().item():.2f}): nothing to mesh")
     _, sigma = _field_values(generator, generator.planes(ws), points[inside])
     return sigma.median().item()
 
@@ -76,8 +81,8 @@ def extract(generator: TriPlaneGenerator, ws: torch.Tensor, *, resolution: int =
     level = surface_level(generator, ws) if level is None else float(level)
     grid, voxel, bound = density_grid(generator, planes, resolution=resolution)
     if not grid.min() < level < grid.max():
-        raise ValueError(f"iso-level {level:.3g} is outside the field's density range "
-                         f"[{grid.min():.3g}, {grid.max():.3g}]: no surface")
+        raise NoSurfaceError(f"iso-level {level:.3g} is outside the field's density range "
+                             f"[{grid.min():.3g}, {grid.max():.3g}]: no surface")
     # An empty layer around the grid closes the surface where the field reaches the box (neck, hair).
     vertices, faces, _, _ = measure.marching_cubes(np.pad(grid, 1), level=level, spacing=(voxel,) * 3)
     vertices = vertices - bound - voxel

@@ -1,4 +1,4 @@
-"""Image metrics: MSE, PSNR, SSIM, LPIPS (real or labelled random trunk), KID, CLIP score, pose error.
+"""Image metrics: MSE, SSIM, LPIPS (real or labelled random trunk), KID, pose error.
 
 Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric object carries a
 ``name`` that says which network produced its numbers; tables and logs print that name.
@@ -26,13 +26,8 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).pow(2).flatten(1).mean(1)
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB per image (N,), for data range 1."""
-    return 10 * torch.log10(DATA_RANGE ** 2 / mse(x, y).clamp_min(1e-12))
-
-
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    coords = torch.arange(size, dtype=torch.float64, device="cpu") - (size - 1) / 2
     g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
     return (g / g.sum()).float()
 
@@ -70,7 +65,7 @@ class LPIPS(nn.Module):
         import lpips
 
         self.name = "lpips_rand" if random_trunk else "lpips_alex"
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"), warnings.catch_warnings():
             # lpips 0.1.4 builds AlexNet with torchvision's deprecated ``pretrained=`` argument.
             warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)
             torch.manual_seed(seed)
@@ -94,19 +89,20 @@ def kid(features_a: torch.Tensor, features_b: torch.Tensor, *, subsets: int = 50
         seed: int = 0) -> float:
     """Kernel inception distance between two feature sets (N, D) and (M, D): the unbiased MMD^2
     with the cubic polynomial kernel (x.y / D + 1)^3, averaged over random subsets of
-    min(subset_size, N, M) rows. Unbiased, so usable on a few dozen images (and may dip below 0)."""
-    g = torch.Generator().manual_seed(seed)
-    a, b = features_a.double(), features_b.double()
+    min(subset_size, N, M) rows. Unbiased, so usable on a few dozen images (and may dip below 0).
+    Computed on the CPU in float64, so the score does not depend on the device of the features."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    a, b = features_a.detach().cpu().double(), features_b.detach().cpu().double()
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise ValueError(f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}")
     d = a.shape[1]
     total = 0.0
     for _ in range(subsets):
-        x = a[torch.randperm(len(a), generator=g)[:m]]
-        y = b[torch.randperm(len(b), generator=g)[:m]]
+        x = a[torch.randperm(len(a), generator=g, device="cpu")[:m]]
+        y = b[torch.randperm(len(b), generator=g, device="cpu")[:m]]
         kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
-        off = 1 - torch.eye(m, dtype=kxx.dtype)
+        off = 1 - torch.eye(m, dtype=kxx.dtype, device="cpu")
         total += ((kxx * off).sum() + (kyy * off).sum()) / (m * (m - 1)) - 2 * kxy.mean()
     return float(total / subsets)
 
@@ -141,43 +137,6 @@ def _try_download_alexnet() -> None:
         AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
     except OSError:  # offline: URLError and friends
         pass
-
-
-class CLIPScore(nn.Module):
-    """CLIP score per image (N,): 100 * max(cos(image, text), 0) with open_clip.
-
-    Offline, pretrained weights cannot be fetched: without ``allow_random`` that is an error; with
-    it the model is randomly initialised and ``name`` ends in ``(random weights: meaningless)``.
-    """
-
-    def __init__(self, *, model: str = "ViT-B-32", pretrained: str | None = "openai", allow_random: bool = False):
-        super().__init__()
-        import open_clip
-
-        try:
-            self.model, _, self.preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained)
-            self.name = f"clip_score ({model}/{pretrained})"
-        except (OSError, RuntimeError) as error:
-            if not allow_random:
-                raise RuntimeError(f"CLIP weights {model}/{pretrained} could not be loaded ({error}); they come "
-                                   "from a model hub. Connect once to cache them, or pass allow_random=True "
-                                   "for a code-path test whose scores mean nothing.") from error
-            self.model, _, self.preprocess = open_clip.create_model_and_transforms(model, pretrained=None)
-            self.name = f"clip_score ({model}, random weights: meaningless)"
-        if pretrained is None:
-            self.name = f"clip_score ({model}, random weights: meaningless)"
-        self.tokenizer = open_clip.get_tokenizer(model)
-        self.model.eval().requires_grad_(False)
-        visual = self.model.visual
-        self.size = visual.image_size if isinstance(visual.image_size, int) else visual.image_size[0]
-        self.register_buffer("mean", torch.tensor(getattr(visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(getattr(visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1))
-
-    def forward(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        x = F.interpolate(images, size=(self.size, self.size), mode="bicubic", align_corners=False, antialias=True)
-        image_features = F.normalize(self.model.encode_image((x - self.mean) / self.std), dim=-1)
-        text_features = F.normalize(self.model.encode_text(self.tokenizer(texts)), dim=-1)
-        return 100 * (image_features * text_features).sum(-1).clamp_min(0)
 
 
 def pose_error_deg(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:

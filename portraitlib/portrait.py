@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from portraitlib import generator3d, identity, inversion3d, metrics, pose, style_prior, transfer3d
+from portraitlib import generator3d, inversion3d
+from portraitlib.device import device_of
+from portraitlib.pipeline import Study
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 
@@ -37,7 +39,8 @@ class Stylizer:
         """W+ codes (N, 17, w_dim) of aligned photos (N, 3, R, R) in [0, 1]."""
         if photos.ndim != 4 or photos.shape[1] != 3:
             raise ValueError(f"photos must be (N, 3, R, R) RGB in [0, 1], got shape {tuple(photos.shape)}")
-        return inversion3d.encode(self.encoder, generator3d.resize(photos.float().clamp(0, 1), self.resolution))
+        photos = photos.to(device_of(self.encoder)).float().clamp(0, 1)
+        return inversion3d.encode(self.encoder, generator3d.resize(photos, self.resolution))
 
     def render(self, photos: torch.Tensor, *, style: str, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each photo rendered in ``style`` from each camera of ``labels`` (K, 25): ``image``
@@ -49,40 +52,24 @@ class Stylizer:
         if style not in self.generators:
             raise ValueError(f"unknown style {style!r}; this study has {sorted(self.generators)}")
         n, k = len(codes), len(labels)
+        labels = labels.to(codes.device)
         out = generator3d.render(self.generators[style], codes.repeat_interleave(k, 0), labels.repeat(n, 1))
         return {"image": out["image"].unflatten(0, (n, k)), "depth": out["image_depth"].unflatten(0, (n, k))}
 
 
-def study_stylizer(ctx, *, styles: list[str] | None = None, progress: bool = True) -> Stylizer:
-    """The stylizer of the profile's study for ``styles`` (default: all), every stage loaded from
-    the cache (or built: notebooks 01-05 in order, without their figures; with a read-only cache a
-    stage not built yet raises :class:`portraitlib.cache.MissingArtefactError`)."""
-    styles = list(ctx.profile.world.styles) if styles is None else list(styles)
-    unknown = sorted(set(styles) - set(ctx.profile.world.styles))
-    if unknown:
-        raise ValueError(f"unknown styles {unknown}; profile {ctx.profile.name!r} has {list(ctx.profile.world.styles)}")
-    nets = style_prior.LossNets(perceptual=metrics.load_lpips(ctx.profile.metrics.lpips, seed=ctx.seed),
-                                identity=identity.load_identity_net())
-    data_2d = style_prior.load_images(ctx)
-    regressor, _ = pose.study_regressor(cache=ctx.cache, config=ctx.profile.world, seed=ctx.seed)
-    priors = style_prior.study_priors(ctx, data_2d, nets, regressor=regressor, styles=styles, progress=progress)
-    size = generator3d.generator_config(ctx).img_resolution
-    data = generator3d.at_resolution(data_2d, size)
-    g, d, _, pretrained_art = generator3d.pretrained(ctx, data, nets, progress=progress)
-    encoder, encoder_art = inversion3d.wplus_encoder(ctx, data, nets, g, pretrained_art, cycle=True, progress=progress)
-    photo_codes = inversion3d.encode(encoder, data.real_train)
-    generators = {}
-    for style in styles:
-        prior = priors.prior(style)
-        prior["images"] = generator3d.resize(prior["images"], size)
-        tset = transfer3d.training_sets(ctx, prior, exemplars=data.exemplars[style], regressor=regressor,
-                                        ablation=False)["prior_full"]
-        guide = transfer3d.make_guide(ctx, prior, tset, photo_codes, perceptual=nets.perceptual, encoder_art=encoder_art)
-        generators[style], _ = transfer3d.transfer(ctx, g, d, pretrained_art, tset, style=style, guide=guide,
-                                                   prior_key=priors.folders[style].name, progress=progress)
+def study_stylizer(ctx, *, styles: list[str] | None = None, progress: bool = True, study: Study | None = None
+                   ) -> Stylizer:
+    """The stylizer of the profile's study for ``styles`` (default: all): the cycle-trained W+
+    encoder (notebook 04) and each style's guided G_t (notebook 05), from the cache (or built in
+    order, without the notebooks' figures; with a read-only cache a stage not built yet raises
+    :class:`portraitlib.cache.MissingArtefactError`). Pass the notebook's ``study`` to share its stages."""
+    study = study or Study(ctx, styles=styles, progress=progress)
+    styles = study.styles if styles is None else list(styles)
+    encoder, _ = study.wplus_encoder(cycle=True)
+    generators = {style: study.transfer(style, "prior_full", guided=True)[0] for style in styles}
     return Stylizer(encoder=encoder, generators=generators,
-                    provenance={"G": pretrained_art["source"], "networks": nets.names(), "profile": ctx.profile.name,
-                                "seed": ctx.seed})
+                    provenance={"G": study.pretrained.artefact["source"], "networks": study.nets.names(),
+                                "profile": ctx.profile.name, "seed": ctx.seed})
 
 
 def latency(stylizer: Stylizer, photo: torch.Tensor, *, style: str, label: torch.Tensor, repeats: int = 20) -> dict:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 from portraitlib.cache import atomic_write_bytes
+from portraitlib.claims import Claim
+from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.paths import reports_dir
 from portraitlib.profiles import load_profile
 
@@ -58,8 +60,8 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         lines = "; ".join(f"{s}: ours {_f(r['Ours']['stylization_lpips']['mean'])}, AgileGAN-EG3D "
                           f"{_f(r['AgileGAN-EG3D']['stylization_lpips']['mean'])}, Toonify-EG3D "
                           f"{_f(r['Toonify-EG3D']['stylization_lpips']['mean'])}" for s, r in t1.items())
-        holds = c.get("ours_beats_both_baselines_every_style (paper protocol)")
-        truth = c.get("ours_beats_both_baselines_every_style (truth)")
+        holds = c.get(Claim.OURS_BEATS_BASELINES.value)
+        truth = c.get(Claim.OURS_BEATS_BASELINES_TRUTH.value)
         text = f"Stylization LPIPS (paper protocol): {lines}."
         if truth is not None:
             text += (f" Against the world's true stylized head (LPIPS to the truth) the claim "
@@ -84,11 +86,12 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
     if "table2" in ev:
         t2 = ev["table2"]
         lp = next(k for k in t2["with L_cyc"] if k not in ("mse", "ssim", "identity_distance"))
-        holds = c.get("cycle_loss_better_on_every_metric")
+        holds = c.get(Claim.CYCLE_LOSS_BETTER.value)
+        paper = {k: f"{r['mse']:.4f}/{r['ssim']:.3f}/{r['lpips']:.3f}" for k, r in PAPER_TABLE2.items()}
         text = (f"With L_cyc: MSE {t2['with L_cyc']['mse']:.4f}, SSIM {_f(t2['with L_cyc']['ssim'])}, {lp} "
                 f"{_f(t2['with L_cyc'][lp])}; without: MSE {t2['without L_cyc']['mse']:.4f}, SSIM "
-                f"{_f(t2['without L_cyc']['ssim'])}, {lp} {_f(t2['without L_cyc'][lp])} (paper: 0.0200/0.543/0.194 "
-                f"against 0.0203/0.525/0.317).")
+                f"{_f(t2['without L_cyc']['ssim'])}, {lp} {_f(t2['without L_cyc'][lp])} (paper MSE/SSIM/LPIPS: "
+                f"{paper['with L_cyc']} against {paper['without L_cyc']}).")
         near = v.get("04_encoder", {}).get("near_w")
         if near:
             nearer = near["with L_cyc"]["code_spread"] < near["without L_cyc"]["code_spread"]
@@ -106,7 +109,7 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                                                               kv[1].get("size", 0), "estimated" not in kv[0])))
         rows = "; ".join(f"{k} {_f(r['stylization_lpips']['mean'])}" + (f" (paper {r['paper']})" if r.get("paper") else "")
                          for k, r in t3.items())
-        holds = c.get("error_falls_with_samples (style-prior reading)")
+        holds = c.get(Claim.ERROR_FALLS_WITH_SAMPLES.value)
         reading = ev.get("twenty_samples_reading", {})
         text = f"Stylization LPIPS by training set: {rows}."
         if reading:
@@ -120,11 +123,11 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      f"{tr.steps * tr.batch // 20} times (the paper's ~8K images: ~400 times), too few to overfit "
                      "them; and this profile's 2D prior gives a poor x_s for some photos (dark ones).")
         out.append(("Table 3: the error falls as training samples grow", _verdict(holds), text))
-        for key, title in (("guided_below_unguided", "Table 3 / Fig. 5: guided transfer learning lowers the error"),
-                           ("accurate_pose_below_estimated_pose",
-                            "Table 3: paired (accurate) camera labels beat labels estimated from stylized images")):
-            if key in c:
-                out.append((title, _verdict(c[key]), _pair_text(t3, key)))
+        for claim, title in ((Claim.GUIDED_BELOW_UNGUIDED, "Table 3 / Fig. 5: guided transfer learning lowers the error"),
+                             (Claim.ACCURATE_POSE_BELOW_ESTIMATED,
+                              "Table 3: paired (accurate) camera labels beat labels estimated from stylized images")):
+            if claim.value in c:
+                out.append((title, _verdict(c[claim.value]), _pair_text(t3, claim)))
 
     if "05_guided_transfer" in v:
         helps = v["05_guided_transfer"].get("guide_helps", {})
@@ -166,13 +169,13 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
     return out
 
 
-def _pair_text(t3: dict, key: str) -> str:
+def _pair_text(t3: dict, claim: Claim) -> str:
     guided = t3.get("full, guided", {})
-    other = (next((r for k, r in t3.items() if k.startswith("full (")), {}) if key == "guided_below_unguided"
+    other = (next((r for k, r in t3.items() if k.startswith("full (")), {}) if claim is Claim.GUIDED_BELOW_UNGUIDED
              else t3.get("full, guided, estimated pose", {}))
     if not guided or not other:
         return "Rows missing."
-    name = "unguided" if key == "guided_below_unguided" else "estimated pose"
+    name = "unguided" if claim is Claim.GUIDED_BELOW_UNGUIDED else "estimated pose"
     text = (f"Guided {_f(guided['stylization_lpips']['mean'])} against {name} {_f(other['stylization_lpips']['mean'])}"
             f" (paper {guided.get('paper')} against {other.get('paper')})")
     if "truth_lpips" in guided and "truth_lpips" in other:

@@ -77,7 +77,12 @@ def write_portrait(stylizer: Stylizer, photo: torch.Tensor, *, style: str, yaws:
     manifest = {"style": style, "views": views, "render_seconds": seconds,
                 "depth": "ray distance in EG3D world units (the head is about 0.5 wide), *_depth.npy"}
     if mesh_resolution > 0:
-        surface = mesh.extract(generator, codes, resolution=mesh_resolution)
+        try:
+            surface = mesh.extract(generator, codes, resolution=mesh_resolution)
+        except mesh.NoSurfaceError as error:  # e.g. an untrained generator that renders fog
+            manifest["mesh"] = {"error": str(error)}
+            print(f"warning: no mesh: {error}", file=sys.stderr)
+            return manifest
         paths = mesh.export(surface, out, "mesh")
         manifest["mesh"] = {"files": {k: v.name for k, v in paths.items()}, "vertices": len(surface.vertices),
                             "faces": len(surface.faces), "units": "EG3D world (+y up, face toward +z)"}
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest["provenance"] = {**stylizer.provenance, **ctx.provenance()}
     (args.out / "cameras.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"{args.photo} -> {args.out}: {len(manifest['views'])} views of style {args.style!r}"
-          + (f", mesh with {manifest['mesh']['vertices']} vertices" if "mesh" in manifest else "")
+          + (f", mesh with {manifest['mesh']['vertices']} vertices" if "vertices" in manifest.get("mesh", {}) else "")
           + f" (G: {stylizer.provenance['G']}; profile {profile.name})")
     return 0
 

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import (cameras, evaluation, generator3d, inversion3d, metrics, pose, style_prior, transfer3d)
+from portraitlib import (cameras, evaluation, generator3d, inversion3d, metrics, pose, study_data, style_prior,
+                         transfer3d)
 from portraitlib.device import pick_device, seeded_build, stage_seed
 from portraitlib.profiles import (EG3DConfig, EncoderConfig, GuidedConfig, StylePriorConfig, TransferConfig,
                                   WorldConfig)
@@ -71,10 +72,10 @@ def tiny_context(root: Path) -> pl.StudyContext:
                            cache=pl.ArtifactCache(profile="test", seed=0, root=root))
 
 
-def tiny_data() -> style_prior.StudyImages:
+def tiny_data() -> study_data.StudyImages:
     g = torch.Generator().manual_seed(0)
     labels = cameras.labels_from_angles(torch.linspace(-20, 20, 6), torch.zeros(6))
-    return style_prior.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
+    return study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
                                    real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
                                    exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)},
                                    train_depth=2.5 + 0.5 * torch.rand(6, 1, 32, 32, generator=g))
@@ -83,7 +84,7 @@ def tiny_data() -> style_prior.StudyImages:
 def pipeline(ctx: pl.StudyContext) -> dict[str, torch.nn.Module]:
     """Notebooks 01-07's stages at a tiny size; returns every network they make."""
     data = tiny_data().to(ctx.device)
-    nets = style_prior.LossNets(perceptual=metrics.LPIPS(random_trunk=True).to(ctx.device),
+    nets = study_data.LossNets(perceptual=metrics.LPIPS(random_trunk=True).to(ctx.device),
                                 identity=FakeIdentity())
     S, source = style_prior.source_generator(ctx, data, nets, progress=False)
     E_h, e_art = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae", progress=False)

@@ -88,3 +88,25 @@ def test_report_gives_each_claim_a_verdict_from_the_results(tmp_path):
         {"07_evaluation": {"values": json.loads((tmp_path / "results" / "07_evaluation.json").read_text())["values"]}})),
         "mini")]
     assert len(verdicts) == len(set(verdicts)) >= 5
+
+
+def test_table_claims_read_the_tables_in_the_right_direction():
+    from portraitlib.claims import Claim, as_record, table_claims, twenty_samples_reading
+
+    def s(x, truth=None):
+        return {"stylization_lpips": {"mean": x}, **({"truth_lpips": {"mean": truth}} if truth is not None else {})}
+
+    table1 = {"anime": {"Ours": s(0.1, 0.3), "AgileGAN-EG3D": s(0.2, 0.2), "Toonify-EG3D": s(0.3, 0.4)},
+              "oil_painting": {"Ours": s(0.1, 0.1), "AgileGAN-EG3D": s(0.2, 0.2), "Toonify-EG3D": s(0.3, 0.3)}}
+    table2 = {"with L_cyc": {"mse": 0.01, "ssim": 0.6, "lp": 0.2}, "without L_cyc": {"mse": 0.02, "ssim": 0.5, "lp": 0.1}}
+    rows = [("exemplars", False, 0.5), ("prior_20", False, 0.4), ("prior_100", False, 0.3), ("prior_full", False, 0.2),
+            ("prior_full_estimated", True, 0.15), ("prior_full", True, 0.18)]
+    table3 = {f"{name} {guided}": {"set": name, "guided": guided, **s(x)} for name, guided, x in rows}
+    found = table_claims(table1, table2, table3, perceptual="lp", subset_sizes=(20, 100))
+    assert found[Claim.OURS_BEATS_BASELINES] and not found[Claim.OURS_BEATS_BASELINES_TRUTH]
+    assert not found[Claim.CYCLE_LOSS_BETTER], "a worse LPIPS with L_cyc fails the claim"
+    assert found[Claim.ERROR_FALLS_WITH_SAMPLES] and found[Claim.GUIDED_BELOW_UNGUIDED]
+    assert not found[Claim.ACCURATE_POSE_BELOW_ESTIMATED]
+    assert as_record(found)["guided_below_unguided"] is True
+    reading = twenty_samples_reading(table3)
+    assert reading["ours"] == {"exemplars False": 2.5, "prior_20 False": 2.0} and reading["closer"] == "prior_20 False"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import cameras, generator3d, inversion3d, metrics, portrait, style_prior, transfer3d
+from portraitlib import cameras, generator3d, inversion3d, metrics, portrait, study_data, transfer3d
 from portraitlib.profiles import EG3DConfig, EncoderConfig, GuidedConfig, TransferConfig, WorldConfig
 from tests.test_style_prior import FakeIdentity, FakeRegressor
 
@@ -27,7 +27,7 @@ def ctx(tmp_path):
 def data():
     g = torch.Generator().manual_seed(0)
     labels = cameras.labels_from_angles(torch.linspace(-20, 20, 6), torch.zeros(6))
-    return style_prior.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
+    return study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
                                    real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
                                    exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)},
                                    train_depth=2.5 + 0.5 * torch.rand(6, 1, 32, 32, generator=g))
@@ -35,7 +35,7 @@ def data():
 
 @pytest.fixture()
 def nets():
-    return style_prior.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    return study_data.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
 
 
 def test_pretrained_generator_stages_and_cache(ctx, data, nets):
@@ -100,7 +100,7 @@ def test_paper_profile_names_the_missing_eg3d_checkpoint(tmp_path, monkeypatch, 
     paper = pl.load_profile("paper")
     ctx = pl.StudyContext(notebook="t", profile=paper, seed=0, device=torch.device("cpu"),
                           cache=pl.ArtifactCache(profile="paper", seed=0, root=tmp_path))
-    data = style_prior.StudyImages(real_train=torch.rand(1, 3, 512, 512), train_labels=torch.zeros(1, 25),
+    data = study_data.StudyImages(real_train=torch.rand(1, 3, 512, 512), train_labels=torch.zeros(1, 25),
                                    real_test=torch.rand(1, 3, 512, 512), test_labels=torch.zeros(1, 25), exemplars={})
     with pytest.raises(FileNotFoundError, match="ffhq512-128.pkl"):
         generator3d.pretrained(ctx, data, nets, progress=False)

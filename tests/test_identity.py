@@ -14,7 +14,7 @@ import pytest
 import torch
 from skimage import data
 
-from portraitlib import faces, identity
+from portraitlib import face_api, faces, identity
 
 GRACE = Path(__file__).parent / "data" / "grace_hopper_512x512.jpg"
 LFW = (0, 8, 12, 24)
@@ -67,20 +67,20 @@ def _batch(keys) -> torch.Tensor:
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_fetch_with_npm(tmp_path):
     start = time.perf_counter()
-    folder = identity.face_api_weights(tmp_path)
+    folder = face_api.face_api_weights(tmp_path)
     print(f"npm fetch: {time.perf_counter() - start:.1f} s")
     assert folder == tmp_path / "weights" / "face-api-1.7.15"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([identity.FACE_API_MANIFEST, identity.FACE_API_BIN])
-    assert (folder / identity.FACE_API_BIN).stat().st_size == identity.FACE_API_BIN_SIZE
-    assert identity.face_api_weights(tmp_path) == folder  # cached: no second fetch
-    assert len(identity.load_face_api_weights(folder)) == 117  # 29 conv layers x 4 + fc
+    assert sorted(p.name for p in folder.iterdir()) == sorted([face_api.FACE_API_MANIFEST, face_api.FACE_API_BIN])
+    assert (folder / face_api.FACE_API_BIN).stat().st_size == face_api.FACE_API_BIN_SIZE
+    assert face_api.face_api_weights(tmp_path) == folder  # cached: no second fetch
+    assert len(face_api.load_face_api_weights(folder)) == 117  # 29 conv layers x 4 + fc
 
 
 def test_every_manifest_weight_used_once(dlib_net):
-    folder = identity.face_api_weights()
-    manifest = json.loads((folder / identity.FACE_API_MANIFEST).read_text())
+    folder = face_api.face_api_weights()
+    manifest = json.loads((folder / face_api.FACE_API_MANIFEST).read_text())
     names = [spec["name"] for group in manifest for spec in group["weights"]]
-    state = identity.load_face_api_weights(folder)
+    state = face_api.load_face_api_weights(folder)
     assert len(state) == len(names)  # no two manifest names map to one parameter
     assert set(state) == set(dlib_net.state_dict())
     assert dlib_net.state_dict()["fc.weight"].shape == (128, 256)
@@ -91,19 +91,19 @@ def test_every_manifest_weight_used_once(dlib_net):
 
 
 def test_truncated_bin_is_refused(dlib_net, tmp_path):
-    source = identity.face_api_folder()  # filled by the dlib_net fixture
-    shutil.copy(source / identity.FACE_API_MANIFEST, tmp_path)
-    (tmp_path / identity.FACE_API_BIN).write_bytes((source / identity.FACE_API_BIN).read_bytes()[:3_000_000])
+    source = face_api.face_api_folder()  # filled by the dlib_net fixture
+    shutil.copy(source / face_api.FACE_API_MANIFEST, tmp_path)
+    (tmp_path / face_api.FACE_API_BIN).write_bytes((source / face_api.FACE_API_BIN).read_bytes()[:3_000_000])
     with pytest.raises(RuntimeError, match="3,000,000 bytes, expected 6,444,032.*truncated"):
         identity.DlibResNet(weights_dir=tmp_path)
 
 
 def test_no_npm_says_where_to_put_the_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(identity.shutil, "which", lambda name: None)
+    monkeypatch.setattr(face_api.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError) as error:
-        identity.face_api_weights(tmp_path)
+        face_api.face_api_weights(tmp_path)
     message = str(error.value)
-    for part in ("@vladmandic/face-api@1.7.15", identity.FACE_API_MANIFEST, identity.FACE_API_BIN,
+    for part in ("@vladmandic/face-api@1.7.15", face_api.FACE_API_MANIFEST, face_api.FACE_API_BIN,
                  str(tmp_path / "weights" / "face-api-1.7.15")):
         assert part in message
 
@@ -111,10 +111,10 @@ def test_no_npm_says_where_to_put_the_files(tmp_path, monkeypatch):
 def test_npm_failure_is_explained(tmp_path, monkeypatch):
     def failing_npm(command, **kwargs):
         raise subprocess.CalledProcessError(1, command, stderr="npm error code E404")
-    monkeypatch.setattr(identity.shutil, "which", lambda name: "/usr/bin/npm")
-    monkeypatch.setattr(identity.subprocess, "run", failing_npm)
+    monkeypatch.setattr(face_api.shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(face_api.subprocess, "run", failing_npm)
     with pytest.raises(RuntimeError, match="npm pack @vladmandic/face-api@1.7.15.*E404.*face-api-1.7.15"):
-        identity.face_api_weights(tmp_path)
+        face_api.face_api_weights(tmp_path)
     assert list((tmp_path / "weights").iterdir()) == []  # no temporary folder left behind
 
 

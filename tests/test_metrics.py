@@ -1,8 +1,6 @@
-import json
-
 import pytest
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import structural_similarity
 
 from portraitlib import cameras, metrics
 
@@ -15,15 +13,14 @@ def pair():
     return x, y
 
 
-def test_ssim_mse_psnr_match_scikit_image(pair):
+def test_ssim_and_mse_match_scikit_image(pair):
     x, y = pair
-    ours_ssim, ours_psnr, ours_mse = metrics.ssim(x, y), metrics.psnr(x, y), metrics.mse(x, y)
+    ours_ssim, ours_mse = metrics.ssim(x, y), metrics.mse(x, y)
     for i in range(len(x)):
         a, b = x[i].permute(1, 2, 0).double().numpy(), y[i].permute(1, 2, 0).double().numpy()
         ref = structural_similarity(a, b, data_range=1.0, channel_axis=2, gaussian_weights=True, sigma=1.5,
                                     use_sample_covariance=False)
         assert ours_ssim[i].item() == pytest.approx(ref, abs=1e-3)
-        assert ours_psnr[i].item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=1.0), abs=1e-3)
         assert ours_mse[i].item() == pytest.approx(((a - b) ** 2).mean(), abs=1e-6)
     assert torch.allclose(metrics.ssim(x, x), torch.ones(3), atol=1e-5)
 
@@ -50,21 +47,6 @@ def test_lpips_fallback_is_labelled_and_seeded(no_alexnet, pair):
     assert d.shape == (3,) and (d > 0).all() and torch.allclose(lp(x, x), torch.zeros(3), atol=1e-6)
     assert torch.allclose(metrics.load_lpips("alex_or_random")(x, y), d), "the random trunk is seeded"
     assert not torch.allclose(metrics.LPIPS(random_trunk=True, seed=1)(x, y), d)
-
-
-def test_clip_score_code_path_with_a_tiny_random_model(tmp_path):
-    open_clip = pytest.importorskip("open_clip")
-    config = {"embed_dim": 32,
-              "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
-    (tmp_path / "tiny-test-clip.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "tiny-test-clip.json")
-    with pytest.raises(RuntimeError, match="allow_random=True"):
-        metrics.CLIPScore(model="tiny-test-clip", pretrained="openai")
-    clip = metrics.CLIPScore(model="tiny-test-clip", pretrained="openai", allow_random=True)
-    assert "meaningless" in clip.name
-    scores = clip(torch.rand(2, 3, 64, 64), ["a cartoon portrait", "a marble bust"])
-    assert scores.shape == (2,) and ((0 <= scores) & (scores <= 100)).all()
 
 
 def test_pose_error_in_degrees():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import cameras, metrics, style_prior
+from portraitlib import cameras, metrics, study_data, style_prior
 from portraitlib.profiles import StylePriorConfig, WorldConfig
 
 
@@ -38,10 +38,10 @@ def ctx(tmp_path):
 def test_end_to_end_prior_set_in_eg3d_layout(ctx):
     g = torch.Generator().manual_seed(0)
     labels = cameras.labels_from_angles(torch.linspace(-20, 20, 6), torch.zeros(6))
-    data = style_prior.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
+    data = study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
                                    real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
                                    exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)})
-    nets = style_prior.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    nets = study_data.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
     S, source = style_prior.source_generator(ctx, data, nets, progress=False)
     assert source["gan_log"]["eval"][0][0] == 0, "the warm start itself is scored"
     enc, enc_art = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae", progress=False)
@@ -68,7 +68,7 @@ def test_paper_profile_names_missing_data_and_checkpoint(tmp_path, monkeypatch):
     ctx = pl.StudyContext(notebook="t", profile=paper, seed=0, device=torch.device("cpu"),
                           cache=pl.ArtifactCache(profile="paper", seed=0, root=tmp_path))
     with pytest.raises(FileNotFoundError, match="celebahq_train"):
-        style_prior.load_images(ctx)
+        study_data.load_images(ctx)
     with pytest.raises(FileNotFoundError, match="stylegan2-ffhq-config-f"):
         style_prior.source_generator(ctx, data=None, nets=None)
 

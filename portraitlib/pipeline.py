@@ -1,0 +1,134 @@
+"""One Study: every stage of the study for one (profile, seed, device), built or loaded once.
+
+    study = pl.Study(ctx)                  # ctx = pl.setup("05_guided_transfer", profile=profile)
+    G, D, E_z, art = study.pretrained      # notebook 02's G (cached artefact, built on first use)
+    E, _ = study.wplus_encoder(cycle=True) # notebook 04's encoder
+    G_t, run = study.transfer("anime", "prior_full", guided=True)   # notebook 05's run
+
+Each property or call returns the same object on every use within a study, and a cached artefact
+(built by the stage's own function, keyed by its settings and code) on every later run. Notebooks
+keep the story - the prose, the equation, the call, the figure - and ask the study for what the
+earlier notebooks made; ``portrait.study_stylizer``, the command line and the report do the same.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import torch
+
+from portraitlib import generator3d, inversion3d, pose, study_data, style_prior, transfer3d
+from portraitlib.nets.discriminators import DualDiscriminator
+from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder
+from portraitlib.nets.triplane import TriPlaneGenerator
+from portraitlib.study import StudyContext
+
+
+class Pretrained(NamedTuple):
+    """Notebook 02's networks: G and D (EG3D), the z-space encoder E_z of photos, the artefact."""
+
+    G: TriPlaneGenerator
+    D: DualDiscriminator
+    E_z: HierarchicalVAEEncoder
+    artefact: dict
+
+
+class Study:
+    """The stages of one study run for ``styles`` (default: the profile's); see the module
+    docstring. ``progress`` shows training bars."""
+
+    def __init__(self, ctx: StudyContext, *, styles: list[str] | None = None, progress: bool = True):
+        known = list(ctx.profile.world.styles)
+        self.styles = known if styles is None else list(styles)
+        unknown = sorted(set(self.styles) - set(known))
+        if unknown:
+            raise ValueError(f"unknown styles {unknown}; profile {ctx.profile.name!r} has {known}")
+        self.ctx, self.progress = ctx, progress
+        self._memo: dict[tuple, object] = {}
+
+    def _once(self, key: tuple, build):
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
+
+    @functools.cached_property
+    def nets(self) -> study_data.LossNets:
+        """The frozen perceptual and identity networks of the losses and measures."""
+        return study_data.loss_nets(self.ctx)
+
+    @functools.cached_property
+    def images(self) -> study_data.StudyImages:
+        """The study's photos and exemplars at the data's resolution (notebook 01's), on the device."""
+        return study_data.load_images(self.ctx)
+
+    @functools.cached_property
+    def regressor(self) -> pose.PoseRegressor:
+        """The pose regressor of (stylized) images (notebook 00)."""
+        return pose.study_regressor(cache=self.ctx.cache, config=self.ctx.profile.world, seed=self.ctx.seed,
+                                    device=self.ctx.device)[0]
+
+    @functools.cached_property
+    def priors(self) -> style_prior.StylePriors:
+        """Notebook 01's S, E and, for the study's styles, S_t and the prior sets."""
+        return style_prior.study_priors(self.ctx, self.images, self.nets, regressor=self.regressor,
+                                        styles=self.styles, progress=self.progress)
+
+    @property
+    def size(self) -> int:
+        """G's output resolution."""
+        return generator3d.generator_config(self.ctx).img_resolution
+
+    @functools.cached_property
+    def data(self) -> study_data.StudyImages:
+        """The study's images at G's resolution (notebooks 02-08)."""
+        return generator3d.at_resolution(self.images, self.size)
+
+    @functools.cached_property
+    def pretrained(self) -> Pretrained:
+        """Notebook 02: G, D, E_z and the artefact."""
+        return Pretrained(*generator3d.pretrained(self.ctx, self.data, self.nets, progress=self.progress))
+
+    def wplus_encoder(self, *, cycle: bool) -> tuple[WPlusEncoder, dict]:
+        """Notebook 04: AgileGAN3D's W+ encoder (with or without L_cyc) and its artefact."""
+        return self._once(("wplus", cycle), lambda: inversion3d.wplus_encoder(
+            self.ctx, self.data, self.nets, self.pretrained.G, self.pretrained.artefact, cycle=cycle,
+            progress=self.progress))
+
+    @functools.cached_property
+    def photo_codes(self) -> torch.Tensor:
+        """W+ codes (N, 17, w_dim) of the training photos through the cycle encoder (L_guide's)."""
+        return inversion3d.encode(self.wplus_encoder(cycle=True)[0], self.data.real_train)
+
+    def prior(self, style: str) -> dict:
+        """The style prior set of ``style`` at G's resolution (see ``style_prior.load_prior``)."""
+        def build():
+            prior = self.priors.prior(style)
+            prior["images"] = generator3d.resize(prior["images"], self.size)
+            return prior
+        return self._once(("prior", style), build)
+
+    def training_sets(self, style: str, *, ablation: bool = False) -> dict[str, transfer3d.TrainingSet]:
+        """The style's transfer sets (with ``ablation``, Table 3's variants too)."""
+        return self._once(("sets", style, ablation), lambda: transfer3d.training_sets(
+            self.ctx, self.prior(style), exemplars=self.data.exemplars[style], regressor=self.regressor,
+            ablation=ablation))
+
+    def guide(self, style: str, set_name: str) -> transfer3d.Guide:
+        """L_guide of a run on the full prior (``prior_full`` or ``prior_full_estimated``)."""
+        tset = self.training_sets(style, ablation=set_name != "prior_full")[set_name]
+        return transfer3d.make_guide(self.ctx, self.prior(style), tset, self.photo_codes,
+                                     perceptual=self.nets.perceptual, encoder_art=self.wplus_encoder(cycle=True)[1])
+
+    def transfer(self, style: str, set_name: str = "prior_full", *, guided: bool = False, evaluate=None,
+                 tset: transfer3d.TrainingSet | None = None) -> tuple[TriPlaneGenerator, dict]:
+        """Notebooks 03 (L_prior) and 05 (``guided``: L_prior + L_guide): G_t of ``style`` trained on
+        the named set (or on ``tset``, e.g. a label-noise variant) and its artefact. ``evaluate``
+        only matters when the run is not cached yet (its scores are recorded in the artefact)."""
+        if tset is None:
+            tset = self.training_sets(style, ablation=set_name != "prior_full")[set_name]
+        guide = self.guide(style, tset.name) if guided else None
+        key = ("transfer", style, tset.name, len(tset.images), guided)
+        return self._once(key, lambda: transfer3d.transfer(
+            self.ctx, self.pretrained.G, self.pretrained.D, self.pretrained.artefact, tset, style=style,
+            guide=guide, evaluate=evaluate, prior_key=self.priors.folders[style].name,
+            progress=self.progress))

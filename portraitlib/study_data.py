@@ -1,0 +1,106 @@
+"""What every stage of the study reads: its images (photos, exemplars and, in the world, the truth)
+and the frozen networks of its losses and measures, on the study's device.
+
+    data = study_data.load_images(ctx)      # StudyImages on ctx.device
+    nets = study_data.loss_nets(ctx)        # LossNets: perceptual (LPIPS) and identity
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from portraitlib import metrics
+from portraitlib.identity import IdentityNet, load_identity_net
+from portraitlib.paths import cache_dir
+from portraitlib.world import datasets
+
+
+@dataclass
+class StudyImages:
+    """The images notebook 01 works on, from the world or from CelebA-HQ and exemplar folders."""
+
+    real_train: torch.Tensor
+    """(N, 3, R, R) real photos in [0, 1] that become the prior set."""
+    train_labels: torch.Tensor
+    """(N, 25) their camera labels (the world's truth, or estimated from the photos)."""
+    real_test: torch.Tensor
+    """(M, 3, R, R) held-out real photos: early stopping and the reported errors."""
+    test_labels: torch.Tensor
+    """(M, 25) their camera labels."""
+    exemplars: dict[str, torch.Tensor]
+    """Per style, (K, 3, R, R) unpaired exemplars."""
+    test_truth: dict | None = None
+    """World only: ``latents`` and ``angles`` of the test photos, to render true stylized images."""
+    source: str = "world"
+    """Where the images come from."""
+    train_depth: torch.Tensor | None = None
+    """World only: (N, 1, R, R) true ray distance of the training photos (far plane off the head)."""
+    test_depth: torch.Tensor | None = None
+    """World only: (M, 1, R, R) true ray distance of the held-out photos."""
+    test_mask: torch.Tensor | None = None
+    """World only: (M, 1, R, R) the held-out photos' head coverage in [0, 1]."""
+    test_styled: dict[str, torch.Tensor] | None = None
+    """World only: per style, (M, 3, R, R) the true stylized image of each held-out photo at its camera."""
+
+    def to(self, device: torch.device) -> "StudyImages":
+        """The same images with every tensor on ``device``."""
+        def move(value):
+            if isinstance(value, torch.Tensor):
+                return value.to(device)
+            if isinstance(value, dict):
+                return {k: move(v) for k, v in value.items()}
+            return value
+        return dataclasses.replace(self, **{f.name: move(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+def load_images(ctx) -> StudyImages:
+    """The world's cached sets (smoke, mini), or CelebA-HQ and exemplars in EG3D layout under
+    ``<cache>/data/`` (paper): ``celebahq_train``, ``celebahq_test``, ``exemplars/<style>``; on
+    ``ctx.device``."""
+    return _read_images(ctx).to(ctx.device)
+
+
+def _read_images(ctx) -> StudyImages:
+    cfg = ctx.profile.world
+    if ctx.profile.data_source == "world":
+        dirs = datasets.study_datasets(cache=ctx.cache, config=cfg, seed=ctx.seed)
+        train, test = datasets.load_eg3d(dirs["real_train"]), datasets.load_eg3d(dirs["real_test"])
+        truth = datasets.load_groundtruth(dirs["real_test"])
+        return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
+                           exemplars={s: datasets.load_eg3d(dirs[f"exemplars_{s}"])[0] for s in cfg.styles},
+                           test_truth={"latents": truth["latents"], "angles": truth["angles"]}, source="world",
+                           train_depth=datasets.load_groundtruth(dirs["real_train"])["depth"].float(),
+                           test_depth=truth["depth"].float(), test_mask=truth["mask"].float(),
+                           test_styled={s: datasets.load_eg3d(dirs[f"truth_test_{s}"])[0] for s in cfg.styles})
+    root = cache_dir() / "data"
+    folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
+               **{s: root / "exemplars" / s for s in cfg.styles}}
+    missing = [str(f) for f in folders.values() if not (f / "dataset.json").exists()]
+    if missing:
+        raise FileNotFoundError(
+            "the paper profile reads aligned CelebA-HQ photos and style exemplars in EG3D layout "
+            "(images + dataset.json with camera labels; make them with portraitlib.faces.align_face). "
+            f"Missing: {', '.join(missing)}")
+    train, test = datasets.load_eg3d(folders["train"]), datasets.load_eg3d(folders["test"])
+    return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
+                       exemplars={s: datasets.load_eg3d(folders[s])[0] for s in cfg.styles}, source="celebahq")
+
+
+@dataclass
+class LossNets:
+    """The frozen networks the losses and criteria use; their names go beside every number."""
+
+    perceptual: metrics.LPIPS
+    identity: IdentityNet
+
+    def names(self) -> dict:
+        return {"perceptual": self.perceptual.name, "identity": self.identity.name}
+
+
+def loss_nets(ctx) -> LossNets:
+    """The profile's perceptual (LPIPS) and identity networks, frozen, on ``ctx.device``."""
+    perceptual = metrics.load_lpips(ctx.profile.metrics.lpips, seed=ctx.seed)
+    identity = ctx.build("identity", load_identity_net)
+    return LossNets(perceptual=perceptual.to(ctx.device), identity=identity)
