@@ -32,7 +32,7 @@ from portraitlib.training.encoder3d import mean_w_3d
 from portraitlib.world import datasets
 
 OURS, AGILEGAN_EG3D, TOONIFY_EG3D = "Ours", "AgileGAN-EG3D", "Toonify-EG3D"
-"""The names of Table 1's methods, as the paper prints them (see ``portraitlib.baselines``)."""
+"""The names of Table 1's methods, as the paper prints them (see ``portraitlib.agilegan3d.baselines``)."""
 PAPER_TABLE1 = {  # Stylization LPIPS, CelebA-HQ test images; the paper's "Sam Yang" style is our anime
     "cartoon": {"Ours": 0.195, "AgileGAN-EG3D": 0.440, "Toonify-EG3D": 0.481},
     "oil_painting": {"Ours": 0.212, "AgileGAN-EG3D": 0.433, "Toonify-EG3D": 0.525},

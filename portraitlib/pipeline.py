@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import torch
 
-from portraitlib import generator3d, inversion3d, pose, study_data, style_prior, transfer3d
+from portraitlib import generator3d, pose, study_data
+from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer, style_prior
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -90,14 +91,14 @@ class Study:
 
     def wplus_encoder(self, *, cycle: bool) -> tuple[WPlusEncoder, dict]:
         """Notebook 04: AgileGAN3D's W+ encoder (with or without L_cyc) and its artefact."""
-        return self._once(("wplus", cycle), lambda: inversion3d.wplus_encoder(
+        return self._once(("wplus", cycle), lambda: cycle_encoder.wplus_encoder(
             self.ctx, self.data, self.nets, self.pretrained.G, self.pretrained.artefact, cycle=cycle,
             progress=self.progress))
 
     @functools.cached_property
     def photo_codes(self) -> torch.Tensor:
         """W+ codes (N, 17, w_dim) of the training photos through the cycle encoder (L_guide's)."""
-        return inversion3d.encode(self.wplus_encoder(cycle=True)[0], self.data.real_train)
+        return cycle_encoder.encode(self.wplus_encoder(cycle=True)[0], self.data.real_train)
 
     def prior(self, style: str) -> dict:
         """The style prior set of ``style`` at G's resolution (see ``style_prior.load_prior``)."""
@@ -107,20 +108,20 @@ class Study:
             return prior
         return self._once(("prior", style), build)
 
-    def training_sets(self, style: str, *, ablation: bool = False) -> dict[str, transfer3d.TrainingSet]:
+    def training_sets(self, style: str, *, ablation: bool = False) -> dict[str, prior_transfer.TrainingSet]:
         """The style's transfer sets (with ``ablation``, Table 3's variants too)."""
-        return self._once(("sets", style, ablation), lambda: transfer3d.training_sets(
+        return self._once(("sets", style, ablation), lambda: prior_transfer.training_sets(
             self.ctx, self.prior(style), exemplars=self.data.exemplars[style], regressor=self.regressor,
             ablation=ablation))
 
-    def guide(self, style: str, set_name: str) -> transfer3d.Guide:
+    def guide(self, style: str, set_name: str) -> guided_transfer.Guide:
         """L_guide of a run on the full prior (``prior_full`` or ``prior_full_estimated``)."""
         tset = self.training_sets(style, ablation=set_name != "prior_full")[set_name]
-        return transfer3d.make_guide(self.ctx, self.prior(style), tset, self.photo_codes,
-                                     perceptual=self.nets.perceptual, encoder_art=self.wplus_encoder(cycle=True)[1])
+        return guided_transfer.make_guide(self.ctx, self.prior(style), tset, self.photo_codes,
+                                          perceptual=self.nets.perceptual, encoder_art=self.wplus_encoder(cycle=True)[1])
 
     def transfer(self, style: str, set_name: str = "prior_full", *, guided: bool = False, evaluate=None,
-                 tset: transfer3d.TrainingSet | None = None) -> tuple[TriPlaneGenerator, dict]:
+                 tset: prior_transfer.TrainingSet | None = None) -> tuple[TriPlaneGenerator, dict]:
         """Notebooks 03 (L_prior) and 05 (``guided``: L_prior + L_guide): G_t of ``style`` trained on
         the named set (or on ``tset``, e.g. a label-noise variant) and its artefact. ``evaluate``
         only matters when the run is not cached yet (its scores are recorded in the artefact)."""
@@ -128,7 +129,7 @@ class Study:
             tset = self.training_sets(style, ablation=set_name != "prior_full")[set_name]
         guide = self.guide(style, tset.name) if guided else None
         key = ("transfer", style, tset.name, len(tset.images), guided)
-        return self._once(key, lambda: transfer3d.transfer(
+        return self._once(key, lambda: prior_transfer.transfer(
             self.ctx, self.pretrained.G, self.pretrained.D, self.pretrained.artefact, tset, style=style,
             guide=guide, evaluate=evaluate, prior_key=self.priors.folders[style].name,
             progress=self.progress))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from portraitlib import generator3d, inversion3d
+from portraitlib import generator3d
+from portraitlib.agilegan3d import cycle_encoder
 from portraitlib.device import device_of
 from portraitlib.pipeline import Study
 from portraitlib.nets.encoders import WPlusEncoder
@@ -40,7 +41,7 @@ class Stylizer:
         if photos.ndim != 4 or photos.shape[1] != 3:
             raise ValueError(f"photos must be (N, 3, R, R) RGB in [0, 1], got shape {tuple(photos.shape)}")
         photos = photos.to(device_of(self.encoder)).float().clamp(0, 1)
-        return inversion3d.encode(self.encoder, generator3d.resize(photos, self.resolution))
+        return cycle_encoder.encode(self.encoder, generator3d.resize(photos, self.resolution))
 
     def render(self, photos: torch.Tensor, *, style: str, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each photo rendered in ``style`` from each camera of ``labels`` (K, 25): ``image``

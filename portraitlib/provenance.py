@@ -65,7 +65,7 @@ def _source_bytes(path: Path) -> bytes:
 
 @functools.cache
 def module_version(module: str) -> str:
-    """A short hash of the sources of ``module`` (e.g. ``portraitlib.style_prior``) and of every
+    """A short hash of the sources of ``module`` (e.g. ``portraitlib.agilegan3d.style_prior``) and of every
     portraitlib module it imports, directly or not: part of each artefact's cache key, so a change
     to the code a stage runs never reuses a stale network, while a change elsewhere (a figure, the
     report) keeps the cache."""

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from portraitlib.cache import atomic_write_bytes
-from portraitlib.claims import Claim
+from portraitlib.agilegan3d.claims import Claim
 from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.paths import reports_dir
 from portraitlib.profiles import load_profile

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import (cameras, evaluation, generator3d, inversion3d, metrics, pose, study_data, style_prior,
-                         transfer3d)
+from portraitlib import cameras, evaluation, generator3d, metrics, pose, study_data
+from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer, style_prior
 from portraitlib.device import pick_device, seeded_build, stage_seed
 from portraitlib.profiles import (EG3DConfig, EncoderConfig, GuidedConfig, StylePriorConfig, TransferConfig,
                                   WorldConfig)
@@ -94,19 +94,19 @@ def pipeline(ctx: pl.StudyContext) -> dict[str, torch.nn.Module]:
                                    transfer=t_art, encoder_artefact=e_art, zplus_prior=True)
     prior = style_prior.load_prior(folder, device=ctx.device)
     G, D, E_z, g_art = generator3d.pretrained(ctx, data, nets, progress=False)
-    E, enc_art = inversion3d.wplus_encoder(ctx, data, nets, G, g_art, cycle=True, progress=False)
-    codes = inversion3d.encode(E, data.real_test)
-    inversion3d.inversion_scores(codes, G, data.real_test, data.test_labels, nets)
-    inversion3d.cycle_error(E, G, data.train_labels, n=2)
-    inversion3d.distance_from_w(codes, G, n=8)
-    sets = transfer3d.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
-                                    ablation=True)
-    scorer = transfer3d.StylizationError(codes=transfer3d.fixed_codes(codes), labels=data.test_labels,
-                                         targets={"x_s": data.real_test}, perceptual=nets.perceptual)
-    guide = transfer3d.make_guide(ctx, prior, sets["prior_full"], inversion3d.encode(E, data.real_train),
-                                  perceptual=nets.perceptual, encoder_art=enc_art)
-    G_t, _ = transfer3d.transfer(ctx, G, D, g_art, sets["prior_full"], style="cartoon", prior_key=folder.name,
-                                 evaluate=scorer, guide=guide, progress=False)
+    E, enc_art = cycle_encoder.wplus_encoder(ctx, data, nets, G, g_art, cycle=True, progress=False)
+    codes = cycle_encoder.encode(E, data.real_test)
+    cycle_encoder.inversion_scores(codes, G, data.real_test, data.test_labels, nets)
+    cycle_encoder.cycle_error(E, G, data.train_labels, n=2)
+    cycle_encoder.distance_from_w(codes, G, n=8)
+    sets = prior_transfer.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
+                                        ablation=True)
+    scorer = prior_transfer.StylizationError(codes=prior_transfer.fixed_codes(codes), labels=data.test_labels,
+                                             targets={"x_s": data.real_test}, perceptual=nets.perceptual)
+    guide = guided_transfer.make_guide(ctx, prior, sets["prior_full"], cycle_encoder.encode(E, data.real_train),
+                                       perceptual=nets.perceptual, encoder_art=enc_art)
+    G_t, _ = prior_transfer.transfer(ctx, G, D, g_art, sets["prior_full"], style="cartoon", prior_key=folder.name,
+                                     evaluate=scorer, guide=guide, progress=False)
     toonify, _ = evaluation.optimize_codes(G, data.real_test[:2], data.test_labels[:2], perceptual=nets.perceptual,
                                            steps=1)
     evaluation.score(evaluation.Method("ours", G_t, codes, "test"), labels=data.test_labels, x_s=data.real_test,

@@ -4,7 +4,8 @@ import json
 import pytest
 import torch
 
-from portraitlib import cameras, evaluation, metrics, report, transfer3d
+from portraitlib import cameras, evaluation, metrics, report
+from portraitlib.agilegan3d import prior_transfer
 from portraitlib.nets import configs
 from portraitlib.nets.triplane import TriPlaneGenerator
 
@@ -50,8 +51,8 @@ def test_mean_sem_and_tables(tmp_path):
 
 def test_label_noise_moves_labels_by_about_its_size():
     labels = cameras.labels_from_angles(torch.zeros(2000), torch.zeros(2000))
-    tset = transfer3d.TrainingSet("prior_full", torch.zeros(2000, 3, 2, 2), labels, "flat")
-    noisy = transfer3d.with_label_noise(tset, 10.0, seed=0)
+    tset = prior_transfer.TrainingSet("prior_full", torch.zeros(2000, 3, 2, 2), labels, "flat")
+    noisy = prior_transfer.with_label_noise(tset, 10.0, seed=0)
     error = cameras.angular_error(noisy.labels, labels)
     # The angle of 2D Gaussian noise (std 10 per axis) is Rayleigh: mean 10 * sqrt(pi / 2) = 12.5.
     assert noisy.name == "prior_full_noise10" and error.mean().item() == pytest.approx(12.53, rel=0.05)
@@ -91,7 +92,7 @@ def test_report_gives_each_claim_a_verdict_from_the_results(tmp_path):
 
 
 def test_table_claims_read_the_tables_in_the_right_direction():
-    from portraitlib.claims import Claim, as_record, table_claims, twenty_samples_reading
+    from portraitlib.agilegan3d.claims import Claim, as_record, table_claims, twenty_samples_reading
 
     def s(x, truth=None):
         return {"stylization_lpips": {"mean": x}, **({"truth_lpips": {"mean": truth}} if truth is not None else {})}

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import cameras, generator3d, inversion3d, metrics, portrait, study_data, transfer3d
+from portraitlib import cameras, generator3d, metrics, portrait, study_data
+from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer
 from portraitlib.profiles import EG3DConfig, EncoderConfig, GuidedConfig, TransferConfig, WorldConfig
 from tests.test_style_prior import FakeIdentity, FakeRegressor
 
@@ -62,38 +63,38 @@ def test_training_sets_of_table3(ctx, data):
     images = torch.rand(8, 3, 32, 32)
     labels = cameras.labels_from_angles(torch.linspace(-10, 10, 8), torch.zeros(8))
     prior = {"images": images, "labels": labels, "estimated_labels": labels.flip(0)}
-    sets = transfer3d.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
-                                    ablation=True)
+    sets = prior_transfer.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
+                                        ablation=True)
     assert list(sets) == ["prior_full", "exemplars", "prior_2", "prior_4", "prior_full_estimated"]
     small, large = sets["prior_2"], sets["prior_4"]
     assert torch.equal(large.images[:2], small.images), "subsets are nested"
     rows = [int((images == img).flatten(1).all(1).nonzero()) for img in large.images]
     assert torch.equal(large.labels, labels[rows]), "subset rows keep their own labels"
     assert torch.equal(sets["prior_full_estimated"].labels, prior["estimated_labels"])
-    assert list(transfer3d.training_sets(ctx, prior, exemplars=images, regressor=FakeRegressor(), ablation=False)) == ["prior_full"]
+    assert list(prior_transfer.training_sets(ctx, prior, exemplars=images, regressor=FakeRegressor(), ablation=False)) == ["prior_full"]
     with pytest.raises(ValueError, match="holds only"):
-        transfer3d.training_sets(dataclasses.replace(ctx, profile=dataclasses.replace(
+        prior_transfer.training_sets(dataclasses.replace(ctx, profile=dataclasses.replace(
             ctx.profile, transfer=TransferConfig(subset_sizes=(20,)))), prior, exemplars=images,
             regressor=FakeRegressor(), ablation=True)
 
 
 def test_transfer_run_is_scored_cached_and_keeps_its_last_weights(ctx, data, nets):
     G, D, E, art = generator3d.pretrained(ctx, data, nets, progress=False)
-    tset = transfer3d.TrainingSet("prior_full", data.exemplars["cartoon"], data.train_labels[:4], "test set")
-    scorer = transfer3d.StylizationError(codes=transfer3d.zspace_codes(E, data.real_test), labels=data.test_labels,
-                                         targets={"x_s": data.real_test.flip(-1)}, perceptual=nets.perceptual)
-    g_t, run = transfer3d.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", evaluate=scorer,
-                                   progress=False)
+    tset = prior_transfer.TrainingSet("prior_full", data.exemplars["cartoon"], data.train_labels[:4], "test set")
+    scorer = prior_transfer.StylizationError(codes=prior_transfer.zspace_codes(E, data.real_test), labels=data.test_labels,
+                                             targets={"x_s": data.real_test.flip(-1)}, perceptual=nets.perceptual)
+    g_t, run = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", evaluate=scorer,
+                                       progress=False)
     assert len(run["evaluations"]) == 3 and run["log"]["best_step"] is not None
     assert run["evaluations"][0]["score"] == pytest.approx(scorer(G)["score"], abs=1e-6), "step 0 is the pretrained G"
     assert run["evaluations"][-1]["score"] == pytest.approx(scorer(g_t)["score"], abs=1e-5), "the last weights are kept"
     assert not all(torch.equal(a, b) for a, b in zip(g_t.state_dict().values(), G.state_dict().values()))
-    again, _ = transfer3d.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1",
-                                   evaluate=lambda g: pytest.fail("rebuilt a cached run"), progress=False)
+    again, _ = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1",
+                                       evaluate=lambda g: pytest.fail("rebuilt a cached run"), progress=False)
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), g_t.state_dict().values()))
     with pytest.raises(ValueError, match="px"):
-        transfer3d.transfer(ctx, G, D, art, dataclasses.replace(tset, images=torch.rand(4, 3, 64, 64)), style="cartoon",
-                            prior_key="v1", progress=False)
+        prior_transfer.transfer(ctx, G, D, art, dataclasses.replace(tset, images=torch.rand(4, 3, 64, 64)), style="cartoon",
+                                prior_key="v1", progress=False)
 
 
 def test_paper_profile_names_the_missing_eg3d_checkpoint(tmp_path, monkeypatch, nets):
@@ -108,26 +109,26 @@ def test_paper_profile_names_the_missing_eg3d_checkpoint(tmp_path, monkeypatch, 
 
 def test_wplus_encoders_guided_transfer_and_the_stylizer(ctx, data, nets):
     G, D, _, art = generator3d.pretrained(ctx, data, nets, progress=False)
-    E, enc_art = inversion3d.wplus_encoder(ctx, data, nets, G, art, cycle=True, progress=False)
-    _, no_cycle = inversion3d.wplus_encoder(ctx, data, nets, G, art, cycle=False, progress=False)
+    E, enc_art = cycle_encoder.wplus_encoder(ctx, data, nets, G, art, cycle=True, progress=False)
+    _, no_cycle = cycle_encoder.wplus_encoder(ctx, data, nets, G, art, cycle=False, progress=False)
     assert no_cycle["log"]["cycle"] == [0.0, 0.0] and enc_art["log"]["cycle"][0] > 0
-    codes = inversion3d.encode(E, data.real_test)
+    codes = cycle_encoder.encode(E, data.real_test)
     assert codes.shape == (4, G.num_ws_plus, G.config.w_dim)
-    scores = inversion3d.inversion_scores(codes, G, data.real_test, data.test_labels, nets)
+    scores = cycle_encoder.inversion_scores(codes, G, data.real_test, data.test_labels, nets)
     assert 0 <= scores["ssim"] <= 1 and scores["renders"].shape == data.real_test.shape
-    near = inversion3d.distance_from_w(codes, G, n=16)
+    near = cycle_encoder.distance_from_w(codes, G, n=16)
     assert near["nearest_w"] > 0 and near["nearest_w_reference"] > 0
 
     prior = {"images": data.exemplars["cartoon"], "labels": data.train_labels[:4],
              "pair_index": torch.tensor([2, 0, -1, 5]), "estimated_labels": data.train_labels[:4]}
-    tset = transfer3d.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
-                                    ablation=False)["prior_full"]
-    photo_codes = inversion3d.encode(E, data.real_train)
-    guide = transfer3d.make_guide(ctx, prior, tset, photo_codes, perceptual=nets.perceptual, encoder_art=enc_art)
+    tset = prior_transfer.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
+                                        ablation=False)["prior_full"]
+    photo_codes = cycle_encoder.encode(E, data.real_train)
+    guide = guided_transfer.make_guide(ctx, prior, tset, photo_codes, perceptual=nets.perceptual, encoder_art=enc_art)
     assert torch.equal(guide.codes, photo_codes[[2, 0, 5]]) and torch.equal(guide.targets, prior["images"][[0, 1, 3]])
-    g_plain, _ = transfer3d.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", progress=False)
-    g_guided, run = transfer3d.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", guide=guide,
-                                        progress=False)
+    g_plain, _ = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", progress=False)
+    g_guided, run = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", guide=guide,
+                                            progress=False)
     assert all(v > 0 for v in run["log"]["guide"]), "the guide is part of every G step"
     assert not all(torch.equal(a, b) for a, b in zip(g_plain.state_dict().values(), g_guided.state_dict().values()))
 

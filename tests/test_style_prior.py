@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import portraitlib as pl
-from portraitlib import cameras, metrics, study_data, style_prior
+from portraitlib import cameras, metrics, study_data
+from portraitlib.agilegan3d import style_prior
 from portraitlib.profiles import StylePriorConfig, WorldConfig
 
 

@@ -1,8 +1,15 @@
-"""Inverting photos into the 3D generator (AgileGAN3D Sec. 3.2; notebook 04): the W+ encoder with
-and without the multi-view cycle-consistency loss, as cached artefacts, and how well they invert.
+"""Inverting photos into the 3D generator (AgileGAN3D Sec. 3.2; notebook 04): the 17-code W+ encoder
+E_theta with and without the multi-view cycle-consistency loss, as cached artefacts, and how well
+they invert. With x^ = G_phi(E_theta(x)) and w = G_phi.mapping(z, p_frontal), z ~ N(0, I):
 
-    E, art = inversion3d.wplus_encoder(ctx, data, nets, G, pretrained_art, cycle=True)
-    scores = inversion3d.inversion_scores(inversion3d.encode(E, photos), G, photos, labels, nets)
+    L_cyc = sum_{i=1..N} L_2(w+, E_theta(G_phi(w, p_i)))                (2)
+    L_rec = L_2(x, x^) + L_lpips(x, x^) + L_arc(x, x^)                    (3)
+    L_reg = ||div(E_theta(x))||_2                                         (4)
+
+(the training loop is ``portraitlib.training.encoder3d``; L_arc uses the profile's identity net).
+
+    E, art = cycle_encoder.wplus_encoder(ctx, data, nets, G, pretrained_art, cycle=True)
+    scores = cycle_encoder.inversion_scores(cycle_encoder.encode(E, photos), G, photos, labels, nets)
 """
 from __future__ import annotations
 

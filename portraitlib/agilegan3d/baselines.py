@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from portraitlib import evaluation, transfer3d
+from portraitlib import evaluation
+from portraitlib.agilegan3d import prior_transfer
 from portraitlib.evaluation import AGILEGAN_EG3D, OURS, TOONIFY_EG3D
 from portraitlib.pipeline import Study
 
@@ -38,7 +39,7 @@ def table1_methods(study: Study, style: str, photos: torch.Tensor, labels: torch
     """Table 1's three methods for ``style`` on ``photos`` (N, 3, R, R) at cameras ``labels``
     (N, 25); ``ours`` is the study's stylizer."""
     g_ex = exemplar_generator(study, style)
-    agile_z = transfer3d.zspace_codes(study.pretrained.E_z, photos)
+    agile_z = prior_transfer.zspace_codes(study.pretrained.E_z, photos)
     toonify, _ = toonify_codes(study, photos, labels)
     return [evaluation.Method(OURS, ours.generators[style], ours.codes(photos), "guided G_t, W+ encoder (L_cyc)"),
             evaluation.Method(AGILEGAN_EG3D, g_ex, agile_z(g_ex), "G_t on exemplars, hVAE encoder"),

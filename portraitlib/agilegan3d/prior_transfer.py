@@ -1,20 +1,24 @@
 """Adversarial transfer of the pretrained G to a style with L_prior (AgileGAN3D Sec. 3.1, Eq. 1; Table 3).
 
-    sets = transfer3d.training_sets(ctx, prior, exemplars=..., regressor=..., ablation=True)
-    G_t, art = transfer3d.transfer(ctx, G, D, pretrained_art, sets["prior_full"], style="anime")
-    error = transfer3d.StylizationError(codes=transfer3d.zspace_codes(E, photos), labels=..., targets=...)
+    L_prior = E_{z_s ~ N(0, I)} [min(0, -1 + D(S_t(z_s), p))] + E_{z ~ N(0, I)} [min(0, -1 - D(G_phi(z, p), p))]   (1)
 
-L_prior: D's real samples are style-prior images with their paired real photos' camera labels,
-G's fakes are G(z, p) at those labels; EG3D's recipe otherwise (dual discrimination, R1 on both
-images, pose-conditioning swap, density regulariser, EMA), from the pretrained G and D at the
-paper's lr 0.002 and batch 4. Every variant is a cached artefact keyed by its settings and set.
+D's real samples are the style prior's images x_s = S_t(E(x)) with their paired real photos'
+camera labels p; G's fakes are G_phi(z, p) at those labels. EG3D's recipe otherwise (the
+non-saturating form of the hinge above, dual discrimination, R1 on both images, pose-conditioning
+swap, density regulariser, EMA), from the pretrained G and D at the paper's lr 0.002 and batch 4.
+Every variant is a cached artefact keyed by its settings and set; L_guide (Eq. 5) is added by
+``guided_transfer``.
+
+    sets = prior_transfer.training_sets(ctx, prior, exemplars=..., regressor=..., ablation=True)
+    G_t, art = prior_transfer.transfer(ctx, G, D, pretrained_art, sets["prior_full"], style="anime")
+    error = prior_transfer.StylizationError(codes=prior_transfer.zspace_codes(E, photos), labels=..., targets=...)
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -27,6 +31,9 @@ from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.training.eg3d import Train3DSettings, train_3d
 from portraitlib.training.warm3d import frontal_labels
+
+if TYPE_CHECKING:
+    from portraitlib.agilegan3d.guided_transfer import Guide
 
 
 @dataclass
@@ -65,40 +72,6 @@ def training_sets(ctx, prior: dict, *, exemplars: torch.Tensor, regressor, ablat
     sets["prior_full_estimated"] = TrainingSet("prior_full_estimated", prior["images"], prior["estimated_labels"],
                                                f"full style prior ({n}), labels estimated from the stylized images")
     return sets
-
-
-class Guide:
-    """L_guide (Eq. 5), a loss of G: for random paired rows of the prior, L2 + LPIPS between x_s and
-    G_t(E(x), p), with the frozen encoder's W+ codes of the photos x precomputed, times ``weight``.
-    ``version`` (the encoder artefact's config) keys the runs that use it."""
-
-    def __init__(self, *, codes: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor, perceptual: metrics.LPIPS,
-                 batch: int, weight: float, version: dict):
-        if not len(codes) == len(targets) == len(labels):
-            raise ValueError("codes, targets and labels must have one row per pair")
-        self.codes, self.targets, self.labels = codes, targets, labels
-        self.perceptual, self.batch, self.weight = perceptual, batch, weight
-        self.key = {"encoder": version, "weight": weight, "batch": batch, "pairs": len(codes),
-                    "perceptual": perceptual.name}
-
-    def __call__(self, generator: TriPlaneGenerator, rng: torch.Generator) -> torch.Tensor:
-        idx = torch.randint(len(self.codes), (self.batch,), generator=rng, device=rng.device)
-        image = (generator.synthesis(self.codes[idx], self.labels[idx], generator=rng)["image"] + 1) / 2
-        target = self.targets[idx]
-        return self.weight * ((image - target).square().mean() + self.perceptual(image, target).mean())
-
-
-def make_guide(ctx, prior: dict, tset: TrainingSet, photo_codes: torch.Tensor, *, perceptual: metrics.LPIPS,
-               encoder_art: dict) -> Guide:
-    """The guide of a run on ``tset`` (the full prior, its images at G's resolution, with paired or
-    estimated labels): its paired rows, their photos' codes (``photo_codes`` (N_photos, 17, w_dim),
-    one row per training photo) and the run's own labels of those rows."""
-    if len(tset.images) != len(prior["pair_index"]):
-        raise ValueError("the guide needs the full prior (every row and its pair index)")
-    paired = prior["pair_index"] >= 0
-    return Guide(codes=photo_codes[prior["pair_index"][paired]], targets=tset.images[paired], labels=tset.labels[paired],
-                 perceptual=perceptual, batch=ctx.profile.guided.batch, weight=ctx.profile.guided.guide_weight,
-                 version=encoder_art["config"])
 
 
 def _key(ctx, pretrained_art: dict, style: str, prior_key: str, tset: TrainingSet, guide: Guide | None) -> dict:

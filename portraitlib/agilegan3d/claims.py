@@ -1,4 +1,4 @@
-"""The paper's claims that Tables 1-3 test, as typed keys and library checks.
+"""AgileGAN3D's claims that Tables 1-3 test, as typed keys and library checks.
 
     found = claims.table_claims(table1, table2, table3, perceptual="lpips_alex", subset_sizes=(20, 100, 1000))
     results["claims"] = claims.as_record(found)      # notebook 07 records them; report.py reads them

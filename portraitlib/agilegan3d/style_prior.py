@@ -1,5 +1,10 @@
 """The 2D style prior (AgileGAN3D Sec. 3.1, AgileGAN): source S, inversion E, few-shot S -> S_t and
-the prior sets x_s = S_t(E(x)) that carry the real photo's camera label.
+the prior sets that carry the real photo's camera label p:
+
+    x_s = S_t(E(x)),   with p estimated from the real photo x, not from the stylized x_s
+
+Those pairs (x_s, p) are L_prior's real samples (Eq. 1, ``prior_transfer``) and, with x, the
+targets of L_guide (Eq. 5, ``guided_transfer``).
 
 Every stage is a cached artefact keyed by its settings, so notebooks 01 to 08 share them:
 

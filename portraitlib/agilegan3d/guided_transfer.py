@@ -1,0 +1,50 @@
+"""Guided transfer learning (AgileGAN3D Sec. 3.3, Eq. 5): L_prior plus a reconstruction loss of the
+paired style prior through the frozen W+ encoder.
+
+    L_guide = L_2(x_s, x^_s) + L_lpips(x_s, x^_s),   x^_s = G_phi(E_theta(x), p)   (5)
+
+x is a real training photo with camera p, x_s = S_t(E(x)) its 2D stylization (Sec. 3.1) and
+E_theta the cycle-trained encoder (Sec. 3.2), frozen like the style prior; G_phi and D are
+fine-tuned with L_prior + L_guide (``prior_transfer.transfer(..., guide=make_guide(...))``).
+"""
+from __future__ import annotations
+
+import torch
+
+from portraitlib import metrics
+from portraitlib.agilegan3d.prior_transfer import TrainingSet
+from portraitlib.nets.triplane import TriPlaneGenerator
+
+
+class Guide:
+    """L_guide (Eq. 5), a loss of G: for random paired rows of the prior, L2 + LPIPS between x_s and
+    G_t(E(x), p), with the frozen encoder's W+ codes of the photos x precomputed, times ``weight``.
+    ``version`` (the encoder artefact's config) keys the runs that use it."""
+
+    def __init__(self, *, codes: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor, perceptual: metrics.LPIPS,
+                 batch: int, weight: float, version: dict):
+        if not len(codes) == len(targets) == len(labels):
+            raise ValueError("codes, targets and labels must have one row per pair")
+        self.codes, self.targets, self.labels = codes, targets, labels
+        self.perceptual, self.batch, self.weight = perceptual, batch, weight
+        self.key = {"encoder": version, "weight": weight, "batch": batch, "pairs": len(codes),
+                    "perceptual": perceptual.name}
+
+    def __call__(self, generator: TriPlaneGenerator, rng: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self.codes), (self.batch,), generator=rng, device=rng.device)
+        image = (generator.synthesis(self.codes[idx], self.labels[idx], generator=rng)["image"] + 1) / 2
+        target = self.targets[idx]
+        return self.weight * ((image - target).square().mean() + self.perceptual(image, target).mean())
+
+
+def make_guide(ctx, prior: dict, tset: TrainingSet, photo_codes: torch.Tensor, *, perceptual: metrics.LPIPS,
+               encoder_art: dict) -> Guide:
+    """The guide of a run on ``tset`` (the full prior, its images at G's resolution, with paired or
+    estimated labels): its paired rows, their photos' codes (``photo_codes`` (N_photos, 17, w_dim),
+    one row per training photo) and the run's own labels of those rows."""
+    if len(tset.images) != len(prior["pair_index"]):
+        raise ValueError("the guide needs the full prior (every row and its pair index)")
+    paired = prior["pair_index"] >= 0
+    return Guide(codes=photo_codes[prior["pair_index"][paired]], targets=tset.images[paired], labels=tset.labels[paired],
+                 perceptual=perceptual, batch=ctx.profile.guided.batch, weight=ctx.profile.guided.guide_weight,
+                 version=encoder_art["config"])
