@@ -27,6 +27,7 @@ from portraitlib.nets.discriminators import DiscriminatorConfig, DualDiscriminat
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import project_root
+from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.eg3d import Train3DSettings, train_3d
@@ -113,10 +114,8 @@ def _criterion(ctx, data: StudyImages, nets: LossNets, z_dim: int, n: int = 128)
 
 
 def _key(ctx, nets: LossNets, **extra) -> dict:
-    settings = dataclasses.asdict(ctx.profile.eg3d)
-    settings.pop("baseline_steps")
-    return {"world": dataclasses.asdict(ctx.profile.world), "eg3d": settings, "nets": nets.names(), "code": module_version(__name__),
-            **extra}
+    return {"world": dataclasses.asdict(ctx.profile.world), "eg3d": settings_key(ctx.profile.eg3d), "nets": nets.names(),
+            "code": module_version(__name__), **extra}
 
 
 def _encoder(cfg: configs.TriPlaneConfig) -> HierarchicalVAEEncoder:

@@ -72,36 +72,36 @@ class MetricsConfig:
 class StylePriorConfig:
     """Sizes and steps of the 2D style prior (notebook 01): source S, encoders, S -> S_t, prior sets."""
 
-    source_checkpoint: str = ""
+    source_checkpoint: str = field(default="", metadata={"stage": "source"})
     """Paper profile: path of the official StyleGAN2 FFHQ checkpoint (``.pkl``, or rosinality
     ``.pt``) that is S. Empty: train S on the world's real set."""
-    z_dim: int = 64
+    z_dim: int = field(default=64, metadata={"stage": "source"})
     """Latent size of the world-trained S."""
-    w_dim: int = 128
+    w_dim: int = field(default=128, metadata={"stage": "source"})
     """Intermediate latent size of the world-trained S."""
-    channel_max: int = 128
+    channel_max: int = field(default=128, metadata={"stage": "source"})
     """Channel cap of the world-trained S and its discriminator."""
-    mapping_layers: int = 2
+    mapping_layers: int = field(default=2, metadata={"stage": "source"})
     """Mapping-network depth of the world-trained S."""
-    warm_start_steps: int = 600
+    warm_start_steps: int = field(default=600, metadata={"stage": "source"})
     """Joint hierarchical-VAE steps that warm-start S (reconstruction of real photos)."""
-    adversarial_steps: int = 300
+    adversarial_steps: int = field(default=300, metadata={"stage": "source"})
     """StyleGAN2-recipe GAN steps after the warm start (the step with the best KID is kept)."""
-    baseline_steps: int = 0
+    baseline_steps: int = field(default=0, metadata={"key": False})
     """Pure adversarial steps from scratch for the warm-start comparison (0: skip it)."""
-    encoder_steps: int = 400
+    encoder_steps: int = field(default=400, metadata={"stage": "encoder"})
     """Steps of each inversion encoder (hierarchical VAE and plain W+) on the frozen S."""
-    transfer_steps: int = 200
+    transfer_steps: int = field(default=200, metadata={"stage": "transfer"})
     """Few-shot adversarial steps S -> S_t per style."""
-    eval_every: int = 25
+    eval_every: int = field(default=25, metadata={"stage": "source"})
     """Steps between early-stopping evaluations (GAN phases)."""
-    batch: int = 16
+    batch: int = field(default=16, metadata={"stage": "source"})
     """Images per step of S and the encoders."""
-    transfer_batch: int = 8
+    transfer_batch: int = field(default=8, metadata={"stage": "transfer"})
     """Images per step of the few-shot transfer."""
-    unpaired_per_style: int = 256
+    unpaired_per_style: int = field(default=256, metadata={"key": False})
     """Unpaired samples S_t(z) added to each style prior set."""
-    fake_latents: Literal["prior", "posterior"] = "prior"
+    fake_latents: Literal["prior", "posterior"] = field(default="prior", metadata={"stage": "source"})
     """Codes of the GAN fakes (S's adversarial phase, S -> S_t) and of the unpaired samples:
     ``prior``, the Gaussian prior (StyleGAN2; AgileGAN, whose inverted codes follow the prior);
     ``posterior``, the hierarchical VAE's codes of real photos, the unpaired ones mixing two
@@ -131,7 +131,7 @@ class EG3DConfig:
     """Supervised warm-start steps (world only): z-space VAE with G, L1 to photo and true depth."""
     adversarial_steps: int = 300
     """EG3D-recipe GAN steps after the warm start (the step with the best KID is kept)."""
-    baseline_steps: int = 0
+    baseline_steps: int = field(default=0, metadata={"key": False})
     """Pure adversarial steps from scratch for the warm-start comparison (0: skip it)."""
     encoder_steps: int = 300
     """Steps of the z-space encoder on the final, frozen G (its codes of photos)."""
@@ -172,9 +172,9 @@ class TransferConfig:
     """R1 weight on both real images."""
     eval_every: int = 50
     """Steps between stylization-error evaluations (recorded, never used to choose)."""
-    ablation_style: str = "anime"
+    ablation_style: str = field(default="anime", metadata={"key": False})
     """The style of the Table 3 variants (the paper's Sam Yang)."""
-    subset_sizes: tuple[int, ...] = (20, 100, 1000)
+    subset_sizes: tuple[int, ...] = field(default=(20, 100, 1000), metadata={"key": False})
     """Sizes of the prior subsets of Table 3 (besides the raw exemplars and the full prior)."""
 
     def __post_init__(self):
@@ -190,7 +190,8 @@ class TransferConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """AgileGAN3D's W+ encoder of the pretrained G (notebook 04)."""
+    """AgileGAN3D's W+ encoder of the pretrained G (notebook 04): how it is trained
+    (``training.encoder3d.train_wplus_3d`` takes this section as it is)."""
 
     steps: int = 600
     """Optimiser steps (the paper: 20 epochs of 28K photos at batch 2)."""
@@ -199,14 +200,22 @@ class EncoderConfig:
     lr: float = 5e-4
     """RAdam learning rate (the paper: 5e-4)."""
     cycle_weight: float = 1.0
-    """lambda_cyc (the paper: 1)."""
+    """lambda_cyc of the multi-view cycle-consistency loss (the paper: 1); 0 turns it off."""
     cycle_views: int = 2
-    """Random cameras per code in the cycle loss (the paper: 2)."""
+    """Random cameras per sampled code in the cycle loss (the paper: 2)."""
     reg_weight: float = 0.001
-    """lambda_reg (the paper: 0.001)."""
+    """lambda_reg of the code-spread regulariser (the paper: 0.001)."""
+    perceptual_weight: float = 1.0
+    """Weight of LPIPS in L_rec, when a perceptual net is given."""
+    identity_weight: float = 1.0
+    """Weight of the identity distance in L_rec, when an identity net is given."""
+    identity_batch: int = 4
+    """Photos per step that the identity loss sees."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (when a path is given)."""
 
     def __post_init__(self):
-        for name in ("steps", "batch", "cycle_views"):
+        for name in ("steps", "batch", "cycle_views", "identity_batch", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ProfileError(f"encoder.{name} must be positive, got {getattr(self, name)}")
 
@@ -286,6 +295,21 @@ class Profile:
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:
             raise ProfileError(f"device {self.device!r} is not valid; valid: {list(DEVICE_CHOICES)} or cuda:N")
+
+
+STAGES = ("source", "encoder", "transfer")
+"""The stages of the 2D style prior in order; each ``StylePriorConfig`` field names the first stage
+it changes (``metadata["stage"]``), so a stage's key holds its fields and those before it."""
+
+
+def settings_key(config, *, stage: str | None = None) -> dict:
+    """The fields of a profile section that change what its stage builds, as a dict for a cache
+    key: every field but those marked ``metadata={"key": False}`` (they choose which runs exist, not
+    how one trains); with ``stage`` (style prior only), the fields of that stage and the earlier ones."""
+    upto = STAGES[: STAGES.index(stage) + 1] if stage is not None else None
+    values = dataclasses.asdict(config)
+    return {f.name: values[f.name] for f in dataclasses.fields(config)
+            if f.metadata.get("key", True) and (upto is None or f.metadata.get("stage") in upto)}
 
 
 def available_profiles() -> list[str]:

@@ -6,7 +6,8 @@ from portraitlib import cameras
 from portraitlib.nets import configs
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
-from portraitlib.training.encoder3d import (WPlus3DSettings, as_wplus, code_spread, cycle_loss, mean_w_3d,
+from portraitlib.profiles import EncoderConfig
+from portraitlib.training.encoder3d import (as_wplus, code_spread, cycle_loss, mean_w_3d,
                                             train_wplus_3d)
 from portraitlib.training.warm3d import frontal_labels
 
@@ -65,21 +66,21 @@ def test_cycle_loss_is_zero_for_an_encoder_that_knows_the_codes(data):
 def test_trains_the_encoder_only_and_cycle_weight_zero_turns_the_term_off(data):
     enc, g = nets()
     g0, e0 = flat(g).clone(), flat(enc).clone()
-    enc, log = train_wplus_3d(enc, g, *data, settings=WPlus3DSettings(steps=2, batch=2), seed=0)
+    enc, log = train_wplus_3d(enc, g, *data, settings=EncoderConfig(steps=2, batch=2), seed=0)
     assert torch.equal(flat(g), g0) and not torch.equal(flat(enc), e0)
     assert log["cycle"][0] > 0 and log["reg"][0] >= 0 and len(log["loss"]) == 2
     enc, g = nets()
-    _, log = train_wplus_3d(enc, g, *data, settings=WPlus3DSettings(steps=1, batch=2, cycle_weight=0), seed=0)
+    _, log = train_wplus_3d(enc, g, *data, settings=EncoderConfig(steps=1, batch=2, cycle_weight=0), seed=0)
     assert log["cycle"] == [0.0]
 
 
 def test_resumes_to_the_same_weights(data, tmp_path):
-    settings = WPlus3DSettings(steps=4, batch=2, checkpoint_every=2)
+    settings = EncoderConfig(steps=4, batch=2, checkpoint_every=2)
     enc, g = nets()
     full, _ = train_wplus_3d(enc, g, *data, settings=settings, seed=0)
     path = tmp_path / "enc.resume.pt"
     enc, g = nets()
-    train_wplus_3d(enc, g, *data, settings=WPlus3DSettings(steps=2, batch=2), seed=0, checkpoint=path)
+    train_wplus_3d(enc, g, *data, settings=EncoderConfig(steps=2, batch=2), seed=0, checkpoint=path)
     enc, g = nets()
     resumed, log = train_wplus_3d(enc, g, *data, settings=settings, seed=0, checkpoint=path)
     assert len(log["loss"]) == 4 and torch.allclose(flat(resumed), flat(full), atol=1e-5)
@@ -90,4 +91,4 @@ def test_an_encoder_with_the_wrong_number_of_codes_is_refused(data):
     enc = WPlusEncoder(img_resolution=32, num_ws=g.num_ws, w_dim=configs.SMOKE.w_dim, w_avg=torch.zeros(32), width=8,
                        hidden=16)
     with pytest.raises(ValueError, match="W\\+ has"):
-        train_wplus_3d(enc, g, *data, settings=WPlus3DSettings(steps=1), seed=0)
+        train_wplus_3d(enc, g, *data, settings=EncoderConfig(steps=1), seed=0)

@@ -25,7 +25,7 @@ from portraitlib.generator3d import render
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.study_data import LossNets, StudyImages
-from portraitlib.training.encoder3d import WPlus3DSettings, code_spread, cycle_loss, mean_w_3d, train_wplus_3d
+from portraitlib.training.encoder3d import code_spread, cycle_loss, mean_w_3d, train_wplus_3d
 from portraitlib.training.warm3d import frontal_labels
 
 
@@ -42,9 +42,7 @@ def wplus_encoder(ctx, data: StudyImages, nets: LossNets, generator: TriPlaneGen
     """The W+ encoder trained on the real training photos with G frozen (``encoder`` settings of the
     profile); ``cycle=False`` is the ablation without L_cyc. Cached; returns it (frozen) and its
     artefact (log, seconds)."""
-    prof = ctx.profile.encoder
-    settings = WPlus3DSettings(steps=prof.steps, batch=prof.batch, lr=prof.lr, cycle_views=prof.cycle_views,
-                               cycle_weight=prof.cycle_weight if cycle else 0.0, reg_weight=prof.reg_weight)
+    settings = ctx.profile.encoder if cycle else dataclasses.replace(ctx.profile.encoder, cycle_weight=0.0)
     key = {"pretrained": pretrained_art["config"], "settings": dataclasses.asdict(settings), "nets": nets.names(),
            "code": module_version(__name__)}
     stage = f"eg3d-encoder-wplus-{'cycle' if cycle else 'nocycle'}"

@@ -15,7 +15,6 @@ Every variant is a cached artefact keyed by its settings and set; L_guide (Eq. 5
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -24,6 +23,7 @@ import torch
 
 from portraitlib import cameras, metrics
 from portraitlib.device import seeded_generator
+from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator
@@ -75,10 +75,8 @@ def training_sets(ctx, prior: dict, *, exemplars: torch.Tensor, regressor, ablat
 
 
 def _key(ctx, pretrained_art: dict, style: str, prior_key: str, tset: TrainingSet, guide: Guide | None) -> dict:
-    settings = dataclasses.asdict(ctx.profile.transfer)
-    for field in ("ablation_style", "subset_sizes"):  # choose which runs exist, not how one trains
-        settings.pop(field)
-    return {"pretrained": pretrained_art["config"], "transfer": settings, "style": style, "prior": prior_key,
+    return {"pretrained": pretrained_art["config"], "transfer": settings_key(ctx.profile.transfer), "style": style,
+            "prior": prior_key,
             "set": tset.name, "set_size": len(tset.images), "code": module_version(__name__),
             **({"guide": guide.key} if guide is not None else {})}
 

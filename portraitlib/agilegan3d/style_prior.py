@@ -32,6 +32,7 @@ from portraitlib.nets.encoders import (HierarchicalVAEEncoder, WPlusEncoder, lay
 from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.paths import project_root
+from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
@@ -46,20 +47,11 @@ def _gan_config(ctx) -> GAN2DConfig:
                        channel_max=sp.channel_max)
 
 
-_STAGE_FIELDS = {
-    "source": ("source_checkpoint", "z_dim", "w_dim", "channel_max", "mapping_layers", "warm_start_steps",
-               "adversarial_steps", "eval_every", "batch", "fake_latents"),
-    "encoder": ("encoder_steps", "batch"),
-    "transfer": ("transfer_steps", "transfer_batch", "eval_every", "fake_latents"),
-}
-"""The style_prior settings each stage depends on; a stage's cache key holds its own and those of
-the stages before it, so changing, say, the transfer steps does not retrain S."""
-
-
 def _key(ctx, stage: str, **extra) -> dict:
-    stages = list(_STAGE_FIELDS)[: list(_STAGE_FIELDS).index(stage) + 1]
-    settings = {f: getattr(ctx.profile.style_prior, f) for s in stages for f in _STAGE_FIELDS[s]}
-    return {"world": dataclasses.asdict(ctx.profile.world), "style_prior": settings, "code": module_version(__name__), **extra}
+    """The cache key of a style-prior stage: the world, the settings of this stage and the earlier
+    ones (``profiles.settings_key``; changing the transfer steps does not retrain S) and the code."""
+    return {"world": dataclasses.asdict(ctx.profile.world),
+            "style_prior": settings_key(ctx.profile.style_prior, stage=stage), "code": module_version(__name__), **extra}
 
 
 class KIDCriterion:

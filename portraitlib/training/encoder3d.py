@@ -1,7 +1,7 @@
 """AgileGAN3D's W+ encoder of a frozen tri-plane generator (Sec. 3.2, Eqs. 2-4).
 
     enc = WPlusEncoder(img_resolution=64, num_ws=G.num_ws_plus, w_dim=G.config.w_dim, w_avg=mean_w_3d(G))
-    enc, log = train_wplus_3d(enc, G, photos, labels, settings=WPlus3DSettings(steps=500), seed=0,
+    enc, log = train_wplus_3d(enc, G, photos, labels, settings=EncoderConfig(steps=500), seed=0,
                               perceptual=lpips, identity=id_net)
 
 One step on photos x with cameras p (G frozen):
@@ -14,7 +14,6 @@ loss = L_rec + ``cycle_weight`` L_cyc + ``reg_weight`` L_reg (the paper: 1 and 0
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,35 +22,10 @@ from tqdm.auto import tqdm
 
 from portraitlib.device import device_of, draw_batch, seeded_generator
 from portraitlib.nets.encoders import WPlusEncoder
+from portraitlib.profiles import EncoderConfig
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.training.checkpoint import TrainingCheckpoint
 from portraitlib.training.warm3d import frontal_labels
-
-
-@dataclass(frozen=True)
-class WPlus3DSettings:
-    """How the W+ encoder of a tri-plane generator is trained."""
-
-    steps: int
-    """Optimiser steps."""
-    batch: int = 4
-    """Photos per step (the paper: 2)."""
-    lr: float = 5e-4
-    """RAdam learning rate (the paper: 5e-4)."""
-    cycle_weight: float = 1.0
-    """lambda_cyc of the multi-view cycle-consistency loss (the paper: 1); 0 turns it off."""
-    cycle_views: int = 2
-    """Random cameras per sampled code in the cycle loss (the paper: 2)."""
-    reg_weight: float = 0.001
-    """lambda_reg of the code-spread regulariser (the paper: 0.001)."""
-    perceptual_weight: float = 1.0
-    """Weight of LPIPS in L_rec, when a perceptual net is given."""
-    identity_weight: float = 1.0
-    """Weight of the identity distance in L_rec, when an identity net is given."""
-    identity_batch: int = 4
-    """Photos per step that the identity loss sees."""
-    checkpoint_every: int = 200
-    """Steps between resumable checkpoints (when a path is given)."""
 
 
 @torch.no_grad()
@@ -88,7 +62,7 @@ def code_spread(codes: torch.Tensor) -> torch.Tensor:
 
 
 def train_wplus_3d(encoder: WPlusEncoder, generator: TriPlaneGenerator, images: torch.Tensor, labels: torch.Tensor,
-                   *, settings: WPlus3DSettings, seed: int, perceptual: nn.Module | None = None,
+                   *, settings: EncoderConfig, seed: int, perceptual: nn.Module | None = None,
                    identity: nn.Module | None = None, checkpoint: Path | None = None,
                    progress: str | None = None) -> tuple[WPlusEncoder, dict]:
     """Train ``encoder`` into the frozen ``generator`` on photos (N, 3, R, R) in [0, 1] with labels
