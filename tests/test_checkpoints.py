@@ -23,7 +23,8 @@ from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.unpickle import CheckpointError, ForbiddenGlobalError
 
-SPEC = Path("/work/shared/specs/eg3d_ffhq512-128_state_dict.json")
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "eg3d_ffhq512-128_state_dict.json"
+"""The official generator's names and shapes, from the study's shared specs beside the clone."""
 FAKE_MODULES = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util", "training", "training.triplane",
                 "training.volumetric_rendering", "training.volumetric_rendering.renderer",
                 "training.volumetric_rendering.ray_sampler", "training.volumetric_rendering.ray_marcher")
@@ -216,6 +217,8 @@ def _nested_meta_from_spec(fakes: _Fakes, entries: list[dict]):
 
 def test_real_eg3d_names_and_shapes_round_trip(fakes, tmp_path):
     """All 176 official names with their real shapes (30.7M zeros); names and shapes must come back."""
+    if not SPEC.is_file():
+        pytest.skip(f"the official state-dict spec {SPEC.name} is not beside this clone (../shared/specs/)")
     spec = json.loads(SPEC.read_text())
     g = _nested_meta_from_spec(fakes, spec["entries"])
     path = write(tmp_path / "ffhq512-128.pkl", fakes.dumps({"G_ema": g, "G": g, "D": None}))
