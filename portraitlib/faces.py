@@ -157,15 +157,24 @@ def load_photo(source) -> np.ndarray:
     return rgb
 
 
-def detect_landmarks(rgb: np.ndarray) -> list[np.ndarray]:
+def face_mesh():
+    """MediaPipe's Face Mesh for still photos (up to 5 faces, refined eyes and lips), as a context
+    manager: ``with face_mesh() as mesh: mesh.process(rgb)``; reuse one for many images."""
+    from mediapipe.python.solutions import face_mesh as solution
+
+    return solution.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
+                             min_detection_confidence=0.5)
+
+
+def detect_landmarks(rgb: np.ndarray, *, mesh=None) -> list[np.ndarray]:
     """MediaPipe Face Mesh landmarks of up to 5 faces in ``rgb`` (H, W, 3) uint8: a list of
     (478, 3) float arrays in pixels, x right, y down, z = depth (away from the camera) scaled
-    like x. Empty when there is no face."""
-    from mediapipe.python.solutions import face_mesh
-
+    like x. Empty when there is no face. ``mesh``: an open :func:`face_mesh` to reuse."""
     h, w = rgb.shape[:2]
-    with face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
-                            min_detection_confidence=0.5) as mesh:
+    if mesh is None:
+        with face_mesh() as mesh:
+            result = mesh.process(np.ascontiguousarray(rgb))
+    else:
         result = mesh.process(np.ascontiguousarray(rgb))
     return [np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark])
             for face in result.multi_face_landmarks or []]

@@ -183,6 +183,25 @@ def _pair_text(t3: dict, claim: Claim) -> str:
     return text + "."
 
 
+def quality_section(results: dict[str, dict]) -> list[str]:
+    """"Do the networks work?": every ``quality`` measure the notebooks recorded, per stage and look,
+    before any claim (see :mod:`portraitlib.quality`)."""
+    lines = ["## Do the networks work?", ""]
+    rows = [(name, stage, look, q) for name, r in results.items()
+            for stage, looks in r["values"].get("quality", {}).items() if stage != "networks"
+            for look, q in looks.items()]
+    if not rows:
+        return lines + ["No notebook recorded quality measures.", ""]
+    measures = sorted({k for *_, q in rows for k in q if k != "n"})
+    lines += ["| notebook | stage | look | n | " + " | ".join(measures) + " |",
+              "|" + "---|" * (4 + len(measures))]
+    lines += [f"| {name} | {stage} | {look} | {q.get('n', '')} | "
+              + " | ".join(_f(q[m]) if m in q else "n/a" for m in measures) + " |" for name, stage, look, q in rows]
+    lines += ["", "Only the world's own renders (`truth`) are measured so far: the trained stages' outputs are "
+              "not yet, so no claim below has been judged on networks that passed a quality gate.", ""]
+    return lines
+
+
 def write(profile: str, *, folder: Path | None = None) -> Path:
     """Write ``report.md`` for ``profile`` from its recorded results, tables and figures."""
     folder = Path(folder) if folder is not None else reports_dir(profile)
@@ -199,6 +218,7 @@ def write(profile: str, *, folder: Path | None = None) -> Path:
     if seconds:
         lines += ["Wall time of each notebook's last run (cached stages load in seconds): "
                   + ", ".join(f"{k} {s / 60:.1f} min" for k, s in seconds.items()) + ".", ""]
+    lines += quality_section(results)
     lines += ["## Claims", ""]
     for title, verdict, text in claims(results, profile):
         lines += [f"### {title}: **{verdict}**", "", text, ""]

@@ -111,3 +111,12 @@ def test_table_claims_read_the_tables_in_the_right_direction():
     assert as_record(found)["guided_below_unguided"] is True
     reading = twenty_samples_reading(table3)
     assert reading["ours"] == {"exemplars False": 2.5, "prior_20 False": 2.0} and reading["closer"] == "prior_20 False"
+
+
+def test_report_opens_with_the_quality_measures():
+    quality = {"truth": {"real": {"n": 16, "face_detection": 1.0, "identification": 0.75}}}
+    lines = report.quality_section({"00_world": {"values": {"quality": quality}}})
+    text = "\n".join(lines)
+    assert text.startswith("## Do the networks work?")
+    assert "| 00_world | truth | real | 16 | 1.000 | 0.750 |" in text
+    assert "No notebook recorded" in "\n".join(report.quality_section({"00_world": {"values": {}}}))

@@ -1,0 +1,73 @@
+"""Do the networks work? Measures of a batch of generated images against what they were meant to be.
+
+    q = quality.measure(images, labels=cameras, regressor=regressor, truth=true_renders,
+                        identity_net=nets.identity, perceptual=lpips_vgg)
+    # {"face_detection": 0.97, "pose_error_deg": 3.1, "identification": 0.94, "identity_distance": 0.21,
+    #  "lpips_vgg_to_truth": 0.18, "n": 32}
+
+Each measure needs only what it names, and a measure whose input is absent is left out:
+
+- ``face_detection``: the fraction of images in which MediaPipe's face mesh finds a face (images
+  upscaled to ``detect_size`` first: it is tuned for photos, not 64 px renders);
+- ``pose_error_deg``: the mean angle between the camera the pose regressor sees and the intended one;
+- ``identification``: the fraction of images whose nearest true render (identity distance) among
+  all of ``truth`` is their own - identification among ``len(truth)`` identities - and
+  ``identity_distance``, the mean distance to their own;
+- ``<perceptual>_to_truth``: the mean perceptual distance to the true render.
+
+A classifier of the intended look (real or a style) is still to come (issue #18).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from portraitlib import cameras, faces
+
+
+def face_detection_rate(images: torch.Tensor, *, detect_size: int = 256) -> float:
+    """Fraction of images (N, 3, R, R) in [0, 1] in which MediaPipe finds a face."""
+    found = 0
+    with faces.face_mesh() as mesh:
+        for image in images.detach().float().cpu():
+            big = F.interpolate(image[None], size=detect_size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
+            rgb = (big.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            found += bool(faces.detect_landmarks(rgb, mesh=mesh))
+    return found / max(len(images), 1)
+
+
+@torch.no_grad()
+def pose_error_deg(images: torch.Tensor, labels: torch.Tensor, regressor) -> float:
+    """Mean angle (degrees) between the regressor's camera of each image and its intended camera (N, 25)."""
+    seen = regressor.labels(images)
+    return cameras.angular_error(seen, labels.to(seen.device)).mean().item()
+
+
+@torch.no_grad()
+def identification(images: torch.Tensor, truth: torch.Tensor, identity_net) -> dict[str, float]:
+    """``accuracy``: the fraction of images (N, 3, R, R) whose nearest of the N true renders (by
+    identity distance) is their own; ``distance``: the mean distance to their own."""
+    a, b = identity_net.embed(images), identity_net.embed(truth.to(images.device))
+    distance = 1 - a @ b.T  # (N, N): image i against truth j
+    own = distance.diagonal()
+    return {"accuracy": (distance.argmin(1) == torch.arange(len(a), device=a.device)).float().mean().item(),
+            "distance": own.mean().item()}
+
+
+@torch.no_grad()
+def measure(images: torch.Tensor, *, labels: torch.Tensor | None = None, regressor=None,
+            truth: torch.Tensor | None = None, identity_net=None, perceptual=None,
+            detect: bool = True) -> dict[str, float]:
+    """Every measure the given inputs allow (see the module docstring) of images (N, 3, R, R) in [0, 1]."""
+    out: dict[str, float] = {"n": len(images)}
+    if detect:
+        out["face_detection"] = face_detection_rate(images)
+    if labels is not None and regressor is not None:
+        out["pose_error_deg"] = pose_error_deg(images, labels, regressor)
+    if truth is not None and identity_net is not None:
+        ident = identification(images, truth, identity_net)
+        out["identification"], out["identity_distance"] = ident["accuracy"], ident["distance"]
+    if truth is not None and perceptual is not None:
+        out[f"{perceptual.name}_to_truth"] = perceptual(images, truth.to(images.device)).mean().item()
+    return out
