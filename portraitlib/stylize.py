@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     save_png(photo[0], args.out / "input_aligned.png")
     manifest = write_portrait(stylizer, photo, style=args.style, yaws=args.yaws, pitches=args.pitches, out=args.out,
                               mesh_resolution=args.mesh_resolution)
-    manifest["input"] = {"photo": str(args.photo), "aligned": "input_aligned.png", "yaw": aligned.yaw,
+    manifest["input"] = {"photo": args.photo.name, "aligned": "input_aligned.png", "yaw": aligned.yaw,
                          "pitch": aligned.pitch, "roll": aligned.roll, "label": aligned.label.tolist(),
                          "notes": aligned.notes}
     manifest["provenance"] = {**stylizer.provenance, **ctx.provenance()}

@@ -9,6 +9,7 @@ import portraitlib as pl
 from portraitlib import cameras, generator3d, metrics, portrait, study_data
 from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer
 from portraitlib.profiles import EG3DConfig, EncoderConfig, GuidedConfig, TransferConfig, WorldConfig
+from tests.test_device import tiny_data
 from tests.test_style_prior import FakeIdentity, FakeRegressor
 
 
@@ -26,12 +27,7 @@ def ctx(tmp_path):
 
 @pytest.fixture()
 def data():
-    g = torch.Generator().manual_seed(0)
-    labels = cameras.labels_from_angles(torch.linspace(-20, 20, 6), torch.zeros(6))
-    return study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
-                                   real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
-                                   exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)},
-                                   train_depth=2.5 + 0.5 * torch.rand(6, 1, 32, 32, generator=g))
+    return tiny_data()
 
 
 @pytest.fixture()
