@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from skimage.metrics import structural_similarity
@@ -78,3 +80,24 @@ def test_kid_separates_distributions_and_is_unbiased():
     assert abs(same) < 0.05 and shifted > 10 * max(abs(same), 1e-3)
     with pytest.raises(ValueError, match="at least 2 rows"):
         metrics.kid(a[:1], b)
+
+
+def test_metrics_command(tmp_path, capsys):
+    from PIL import Image
+    from skimage import data as skdata
+
+    from portraitlib.metrics.__main__ import main
+
+    examples = Path(__file__).parent / "data" / "lpips"
+    try:
+        lpips_weights.weights_file("vgg")
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    assert main(["lpips", str(examples / "ex_ref.png"), str(examples / "ex_p0.png"), "--net", "vgg"]) == 0
+    assert capsys.readouterr().out.startswith("0.5686  (lpips_vgg")
+    assert main(["lpips", str(tmp_path / "missing.png"), str(examples / "ex_p0.png")]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.png")
+    Image.fromarray(skdata.coffee()).save(tmp_path / "coffee.png")
+    assert main(["quality", str(tmp_path)]) == 0
+    assert "2 images: face detection 0.500" in capsys.readouterr().out

@@ -1,5 +1,8 @@
 """Image metrics: MSE, SSIM, LPIPS (real or labelled random trunk), KID, pose error.
 
+    python -m portraitlib.metrics lpips A.png B.png [--net alex|vgg]   # prints the distance
+    python -m portraitlib.metrics quality DIR                          # the measures of your images
+
 Images are (N, 3, H, W) floats in [0, 1] (``DATA_RANGE`` = 1). Every metric object carries a
 ``name`` that says which network produced its numbers; tables and logs print that name.
 """
@@ -128,3 +131,4 @@ def load_lpips(policy: str, *, seed: int = 0) -> LPIPS:
 def pose_error_deg(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
     """Viewpoint error in degrees (N,) between camera labels (see ``cameras.angular_error``)."""
     return cameras.angular_error(labels_a, labels_b)
+
