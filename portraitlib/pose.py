@@ -88,12 +88,13 @@ def study_regressor(*, cache, config, seed: int, device: torch.device | str = "c
     """The study's pose regressor (trained on world renders of the real look and every style of
     ``config``, a ``WorldConfig``), built on first use and cached; on ``device``. Returns it and its
     loss curve."""
-    from portraitlib.world.datasets import make_pose_set
+    from portraitlib.world.datasets import cached_pose_set
 
     looks = ("real", *config.styles)
 
     def build():
-        data = make_pose_set(config.pose_set_per_look, looks=looks, split="train", seed=seed, config=config)
+        data = cached_pose_set(cache=cache, n_per_look=config.pose_set_per_look, looks=looks, split="train",
+                               seed=seed, config=config)
         model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed,
                                             device=device)
         return {"state_dict": model.state_dict(), "curve": torch.tensor(curve, device="cpu")}

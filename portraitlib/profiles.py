@@ -47,13 +47,15 @@ class WorldConfig:
     """Training images per look (real and each style) for the stylized-image pose regressor."""
     pose_epochs: int = 12
     """Training epochs of the pose regressor."""
+    look_epochs: int = 20
+    """Training epochs of the look classifier (on the pose regressor's renders)."""
 
     def __post_init__(self):
         bad = [s for s in self.styles if s not in STYLES]
         if bad:
             raise ProfileError(f"unknown style(s) {bad}; valid styles: {list(STYLES)}")
         for name in ("image_size", "n_train", "n_test", "n_exemplars", "trace_steps", "supersample",
-                     "pose_set_per_look", "pose_epochs"):
+                     "pose_set_per_look", "pose_epochs", "look_epochs"):
             if getattr(self, name) <= 0:
                 raise ProfileError(f"world.{name} must be positive, got {getattr(self, name)}")
 

@@ -1,9 +1,9 @@
 """Do the networks work? Measures of a batch of generated images against what they were meant to be.
 
     q = quality.measure(images, labels=cameras, regressor=regressor, truth=true_renders,
-                        identity_net=nets.identity, perceptual=lpips_vgg)
-    # {"face_detection": 0.97, "pose_error_deg": 3.1, "identification": 0.94, "identity_distance": 0.21,
-    #  "lpips_vgg_to_truth": 0.18, "n": 32}
+                        identity_net=nets.identity, perceptual=lpips_vgg, look="cartoon", classifier=classifier)
+    # {"n": 32, "face_detection": 0.97, "look_accuracy": 0.94, "pose_error_deg": 3.1, "identification": 0.94,
+    #  "identity_distance": 0.21, "lpips_vgg_to_truth": 0.18}
 
 Each measure needs only what it names, and a measure whose input is absent is left out:
 
@@ -13,9 +13,8 @@ Each measure needs only what it names, and a measure whose input is absent is le
 - ``identification``: the fraction of images whose nearest true render (identity distance) among
   all of ``truth`` is their own - identification among ``len(truth)`` identities - and
   ``identity_distance``, the mean distance to their own;
-- ``<perceptual>_to_truth``: the mean perceptual distance to the true render.
-
-A classifier of the intended look (real or a style) is still to come (issue #18).
+- ``<perceptual>_to_truth``: the mean perceptual distance to the true render;
+- ``look_accuracy``: the fraction the look classifier (:mod:`portraitlib.look`) calls the intended look.
 """
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from portraitlib import cameras, faces
+from portraitlib.look import look_accuracy
 
 
 def face_detection_rate(images: torch.Tensor, *, detect_size: int = 256) -> float:
@@ -58,11 +58,13 @@ def identification(images: torch.Tensor, truth: torch.Tensor, identity_net) -> d
 @torch.no_grad()
 def measure(images: torch.Tensor, *, labels: torch.Tensor | None = None, regressor=None,
             truth: torch.Tensor | None = None, identity_net=None, perceptual=None,
-            detect: bool = True) -> dict[str, float]:
+            look: str | None = None, classifier=None, detect: bool = True) -> dict[str, float]:
     """Every measure the given inputs allow (see the module docstring) of images (N, 3, R, R) in [0, 1]."""
     out: dict[str, float] = {"n": len(images)}
     if detect:
         out["face_detection"] = face_detection_rate(images)
+    if look is not None and classifier is not None:
+        out["look_accuracy"] = look_accuracy(images, look, classifier)
     if labels is not None and regressor is not None:
         out["pose_error_deg"] = pose_error_deg(images, labels, regressor)
     if truth is not None and identity_net is not None:

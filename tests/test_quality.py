@@ -41,3 +41,23 @@ def test_identification_and_pose_error_read_their_inputs():
     out = quality.measure(images, labels=turned, regressor=FrontalRegressor(), truth=truth,
                           identity_net=PixelIdentity(), detect=False)
     assert set(out) == {"n", "pose_error_deg", "identification", "identity_distance"}
+
+
+def test_look_classifier_learns_looks_through_the_degradations():
+    from portraitlib import look
+
+    g = torch.Generator().manual_seed(2)
+    base = torch.rand(40, 3, 32, 32, generator=g) * 0.5
+    warm = base.clone(); warm[:, 0] += 0.5   # "look" a: reddish
+    cold = base.clone(); cold[:, 2] += 0.5   # "look" b: bluish
+    images, index = torch.cat([warm, cold]), torch.arange(2).repeat_interleave(40)
+    degraded = look.degrade(images, torch.Generator().manual_seed(0))
+    assert degraded.shape == images.shape and 0 <= degraded.min() and degraded.max() <= 1
+    assert not torch.equal(degraded, images)
+    model, curve = look.train_look_classifier(images, index, ("warm", "cold"), epochs=6, seed=0, batch=16)
+    assert curve[-1] < curve[0]
+    assert look.look_accuracy(warm, "warm", model) > 0.9 and look.look_accuracy(cold, "cold", model) > 0.9
+    table = look.confusion(model, images, index)
+    assert table.sum() == 80 and table.trace() >= 72
+    out = quality.measure(warm, look="warm", classifier=model, detect=False)
+    assert out["look_accuracy"] > 0.9

@@ -144,6 +144,22 @@ def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: 
     return concat(sets)
 
 
+def cached_pose_set(*, cache, n_per_look: int, looks: tuple[str, ...], split: str, seed: int,
+                    config: WorldConfig) -> WorldSet:
+    """:func:`make_pose_set` through the artefact cache: the pose regressor and the look classifier
+    train on the same renders, made once."""
+    fields = ("images", "labels", "angles", "latents", "depth", "mask")
+
+    def build() -> dict:
+        views = make_pose_set(n_per_look, looks=looks, split=split, seed=seed, config=config)
+        return {name: getattr(views, name) for name in fields}
+
+    key = {"world": dataclasses.asdict(config), "looks": list(looks), "n_per_look": n_per_look, "split": split,
+           "code": module_version(__name__)}
+    stored = cache.get_or_build(f"world-pose-{split}", key, build)
+    return WorldSet(look="+".join(looks), **{name: stored[name] for name in fields})
+
+
 def concat(sets: list[WorldSet]) -> WorldSet:
     """One set of several (its ``look`` joins theirs with '+')."""
     return WorldSet(look="+".join(s.look for s in sets),
