@@ -16,9 +16,8 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from portraitlib.device import seeded_generator
+from portraitlib.training.supervised import fit
 from portraitlib.provenance import module_version
 
 
@@ -71,32 +70,16 @@ def train_look_classifier(images: torch.Tensor, look_index: torch.Tensor, looks:
                           ) -> tuple[LookClassifier, list[float]]:
     """Fit a classifier to images (N, 3, R, R) with look indices (N,) into ``looks``, every batch
     degraded and mirrored at random. Returns the model and the mean loss of each epoch."""
-    g = seeded_generator(seed, device)
-    torch.manual_seed(seed)
-    with torch.device("cpu"):
-        model = LookClassifier(looks=looks)
-    model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-len(images) // batch))
     images, look_index = images.to(device), look_index.to(device)
-    curve = []
-    for _ in tqdm(range(epochs), desc="look classifier", leave=False):
-        model.train()
-        order = torch.randperm(len(images), generator=g, device=g.device)
-        total = 0.0
-        for start in range(0, len(images), batch):
-            idx = order[start:start + batch]
-            x = degrade(images[idx], g)
-            flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            loss = F.cross_entropy(model(x), look_index[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        curve.append(total / len(images))
-    return model.eval(), curve
+
+    def loss_of_batch(model, idx, g):
+        x = degrade(images[idx], g)
+        flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return F.cross_entropy(model(x), look_index[idx])
+
+    return fit(lambda: LookClassifier(looks=looks), loss_of_batch, n=len(images), epochs=epochs, seed=seed,
+               batch=batch, lr=lr, device=device, desc="look classifier")
 
 
 def confusion(classifier: LookClassifier, images: torch.Tensor, look_index: torch.Tensor) -> torch.Tensor:

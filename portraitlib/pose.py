@@ -12,10 +12,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from portraitlib import cameras
-from portraitlib.device import seeded_generator
+from portraitlib.training.supervised import fit
 from portraitlib.provenance import module_version
 
 _SCALE = (45.0, 20.0)  # yaw and pitch are regressed in these units
@@ -53,34 +52,18 @@ def train_pose_regressor(images: torch.Tensor, angles: torch.Tensor, *, epochs: 
     Each batch is mirrored at random (yaw negated), a free doubling of the data. Returns the
     model and the mean loss of each epoch.
     """
-    g = seeded_generator(seed, device)
-    torch.manual_seed(seed)
-    with torch.device("cpu"):
-        model = PoseRegressor()
-    model = model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-len(images) // batch))
     images = images.to(device)
     target = angles[:, :2].to(device) / images.new_tensor(_SCALE)
-    curve = []
-    for _ in tqdm(range(epochs), desc="pose regressor", leave=False):
-        model.train()
-        order = torch.randperm(len(images), generator=g, device=g.device)
-        total = 0.0
-        for start in range(0, len(images), batch):
-            idx = order[start:start + batch]
-            x, y = images[idx], target[idx].clone()
-            flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            y[:, 0] = torch.where(flip, -y[:, 0], y[:, 0])
-            loss = F.smooth_l1_loss(model(x) / x.new_tensor(_SCALE), y, beta=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        curve.append(total / len(images))
-    return model.eval(), curve
+
+    def loss_of_batch(model, idx, g):
+        x, y = images[idx], target[idx].clone()
+        flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        y[:, 0] = torch.where(flip, -y[:, 0], y[:, 0])
+        return F.smooth_l1_loss(model(x) / x.new_tensor(_SCALE), y, beta=0.05)
+
+    return fit(PoseRegressor, loss_of_batch, n=len(images), epochs=epochs, seed=seed, batch=batch, lr=lr,
+               device=device, desc="pose regressor")
 
 
 def study_regressor(*, cache, config, seed: int, device: torch.device | str = "cpu"
