@@ -6,13 +6,17 @@ PY     := $(VENV)/bin/python
 PROFILE ?= mini
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test venv clean-venv
+.PHONY: study test pretrain venv clean-venv
 
 study: $(STAMP)
 	$(PY) -m portraitlib.run --profile $(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# World-pretrained base generator G_world (issue #19); resumable, see `python -m portraitlib.pretrain -h`.
+pretrain: $(STAMP)
+	$(PY) -m portraitlib.pretrain --profile $(PROFILE)
 
 venv: $(STAMP)
 

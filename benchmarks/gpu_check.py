@@ -8,7 +8,8 @@ tri-plane G+D training step in fp32 and under bf16 autocast.
 Each study run uses a fresh cache and reports folder under --work, so nothing is reused between
 devices. Prints a table of per-notebook seconds (device vs CPU, and their ratio), then images per
 second of ``train_3d`` steps at the official ffhq512-128 sizes (batch 4), fp32 (TF32 matmuls) and
-bf16 autocast, with the largest difference between the fp32 and bf16 losses of the first step.
+bf16 autocast (``Train3DSettings.bf16``, what a profile's ``precision: bf16`` turns on), with the
+first-step G loss of each.
 """
 import argparse
 import os
@@ -49,16 +50,15 @@ def step_throughput(device: torch.device, *, steps: int, bf16: bool) -> tuple[fl
     n = 16
     images = torch.rand(n, 3, 512, 512, generator=torch.Generator(device="cpu").manual_seed(0), device="cpu")
     labels = cameras.labels_from_angles(torch.linspace(-30, 30, n), 0.0)
-    settings = Train3DSettings(steps=steps, batch=4, density_every=4, r1_every=16)
-    context = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False)
-    with context:
-        train_3d(g, d, images, labels, settings=Train3DSettings(steps=1, batch=4), seed=0)  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        _, log = train_3d(g, d, images, labels, settings=settings, seed=0)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    # bf16 through the profile switch's path: Train3DSettings.bf16 (the loop's own autocast).
+    settings = Train3DSettings(steps=steps, batch=4, density_every=4, r1_every=16, bf16=bf16)
+    train_3d(g, d, images, labels, settings=Train3DSettings(steps=1, batch=4, bf16=bf16), seed=0)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    _, log = train_3d(g, d, images, labels, settings=settings, seed=0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return steps * settings.batch / (time.perf_counter() - start), log["g_loss"][0]
 
 

@@ -81,15 +81,18 @@ class MissingArtefactError(FileNotFoundError):
 
 
 class ArtifactCache:
-    """Artefacts of one profile and seed, each under ``<root>/<profile>/seed<seed>/<name>-<key>.pt``.
+    """Artefacts of one profile and seed, each under ``<root>/<profile>/seed<seed>/<name>-<key>.pt``
+    (``seed<seed>-<variant>/`` for a ``variant`` such as bf16 training, whose networks differ).
 
     A ``read_only`` cache never trains or writes: asking it for an artefact it lacks raises
     :class:`MissingArtefactError` (the command line uses it, so a missing style is an error, not an
     hour of training)."""
 
-    def __init__(self, *, profile: str, seed: int, root: Path | None = None, read_only: bool = False):
+    def __init__(self, *, profile: str, seed: int, root: Path | None = None, read_only: bool = False,
+                 variant: str = ""):
         self.profile = profile
         self.seed = seed
+        self.folder_name = f"seed{seed}-{variant}" if variant else f"seed{seed}"
         self.root = Path(root) if root is not None else cache_dir()
         self.read_only = read_only
 
@@ -99,7 +102,7 @@ class ArtifactCache:
 
     def path(self, name: str, config: dict) -> Path:
         key = config_key({"profile": self.profile, "seed": self.seed, "name": name, **config})
-        return self.root / self.profile / f"seed{self.seed}" / f"{name}-{key}.pt"
+        return self.root / self.profile / self.folder_name / f"{name}-{key}.pt"
 
     def load(self, name: str, config: dict) -> dict | None:
         """The stored artefact, or ``None`` when absent."""

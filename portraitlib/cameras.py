@@ -154,13 +154,28 @@ def sample_poses(n: int, *, generator: torch.Generator, kind: str = "ffhq") -> t
     return torch.stack((yaw, pitch, torch.zeros(n, device=d)), -1)
 
 
-def rays(cam2world: torch.Tensor, resolution: int, *, focal: float = FOCAL) -> tuple[torch.Tensor, torch.Tensor]:
+def rays(cam2world: torch.Tensor, resolution: int, *, focal: float = FOCAL,
+         intrinsics: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Ray origins and unit directions, each (N, resolution*resolution, 3), through pixel
-    centres ((i + 0.5) / resolution), row-major from the top-left pixel."""
+    centres ((i + 0.5) / resolution), row-major from the top-left pixel.
+
+    ``intrinsics`` (N, 3, 3), normalised as in the labels: each camera's fx, fy, cx, cy and skew
+    (the official sampler's lift of a pixel (u, v): x = (u - cx - skew (v - cy) / fy) / fx,
+    y = (v - cy) / fy, z = 1). Without them: ``focal`` with the principal point at the centre.
+    """
     n = cam2world.shape[0]
+    if intrinsics is None:
+        fx = fy = focal
+        cx = cy = 0.5
+        skew = 0.0
+    else:
+        k = intrinsics.to(cam2world).reshape(n, 3, 3)
+        fx, fy, cx, cy, skew = (k[:, i, j].view(n, 1, 1) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2), (0, 1)))
     centres = (torch.arange(resolution, dtype=cam2world.dtype, device=cam2world.device) + 0.5) / resolution
     v, u = torch.meshgrid(centres, centres, indexing="ij")
-    cam_dirs = torch.stack(((u - 0.5) / focal, (v - 0.5) / focal, torch.ones_like(u)), -1).reshape(-1, 3)
+    y = (v - cy) / fy
+    x = (u - cx - skew * y) / fx
+    cam_dirs = torch.stack((x, y, torch.ones_like(x)), -1).reshape(-1, resolution * resolution, 3)
     dirs = torch.nn.functional.normalize(cam_dirs @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
     origins = cam2world[:, None, :3, 3].expand(n, resolution * resolution, 3)
     return origins, dirs

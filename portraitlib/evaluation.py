@@ -105,18 +105,24 @@ def mean_sem(values: torch.Tensor) -> dict[str, float]:
 
 @torch.no_grad()
 def score(method: Method, *, labels: torch.Tensor, x_s: torch.Tensor, perceptual: metrics.LPIPS,
-          truth: dict | None = None, identity_net=None, regressor=None) -> dict:
+          other: metrics.LPIPS | None = None, truth: dict | None = None, identity_net=None, regressor=None) -> dict:
     """Both protocols for one method: ``stylization_lpips`` (to x_s (N, 3, R, R), the paper's) and,
     with ``truth`` (the world's ``at_pose`` images (N, 3, R, R); ``novel_labels`` (K, 25) with
     ``novel`` images (N, K, 3, R, R), ``novel_depth`` and ``novel_mask`` (N, K, 1, R, R), sorted by
     yaw), the LPIPS to the true stylized head at the photo's camera and at the novel cameras, the
     identity distance to it, and the multi-view consistency of the novel views (see
-    :func:`portraitlib.consistency.sweep_scores`). Values are mean and standard error over photos."""
+    :func:`portraitlib.consistency.sweep_scores`). Values are mean and standard error over photos.
+    With ``other`` (the other LPIPS backbone), ``stylization_<other.name>`` and ``truth_<other.name>``
+    beside them: the tables' extra column."""
     images = render(method.generator, method.codes, labels)["image"]
     row = {"stylization_lpips": mean_sem(perceptual(images, x_s))}
+    if other is not None:
+        row[f"stylization_{other.name}"] = mean_sem(other(images, x_s))
     if truth is None:
         return row
     row["truth_lpips"] = mean_sem(perceptual(images, truth["at_pose"]))
+    if other is not None:
+        row[f"truth_{other.name}"] = mean_sem(other(images, truth["at_pose"]))
     row["identity_to_truth"] = mean_sem(identity_net.distance(images, truth["at_pose"]))
     k = len(truth["novel_labels"])
     n = len(method.codes)
@@ -183,7 +189,7 @@ def world_truth(data, style: str, *, cache, config, n: int, novel_yaws, size: in
     k = len(novel_yaws)
     novel_angles = torch.tensor([[y, 0.0, 0.0] for y in novel_yaws], device="cpu").repeat(n, 1)
     world = datasets.cached_views(cache=cache, latents=latents.repeat_interleave(k, 0), angles=novel_angles,
-                                  look=style, config=config)
+                                  look=style, config=config, device=device)
     novel, depth, mask = (resize(x.to(device), size).unflatten(0, (n, k)) for x in (world.images, world.depth, world.mask))
     return {"at_pose": at_pose, "novel": novel, "novel_depth": depth, "novel_mask": mask,
             "novel_labels": consistency.yaw_labels(list(novel_yaws)).to(device)}

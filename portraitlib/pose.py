@@ -77,7 +77,7 @@ def study_regressor(*, cache, config, seed: int, device: torch.device | str = "c
 
     def build():
         data = cached_pose_set(cache=cache, n_per_look=config.pose_set_per_look, looks=looks, split="train",
-                               seed=seed, config=config)
+                               seed=seed, config=config, device=device)
         model, curve = train_pose_regressor(data.images, data.angles, epochs=config.pose_epochs, seed=seed,
                                             device=device)
         return {"state_dict": model.state_dict(), "curve": torch.tensor(curve, device="cpu")}

@@ -77,8 +77,9 @@ class StylePriorConfig:
     """Sizes and steps of the 2D style prior (notebook 01): source S, encoders, S -> S_t, prior sets."""
 
     source_checkpoint: str = field(default="", metadata={"stage": "source"})
-    """Paper profile: path of the official StyleGAN2 FFHQ checkpoint (``.pkl``, or rosinality
-    ``.pt``) that is S. Empty: train S on the world's real set."""
+    """Paper profile: the official StyleGAN2 FFHQ checkpoint (an NVlabs PyTorch ``.pkl``, or a
+    rosinality ``.pt``) that is S; absolute, or relative to the cache root's ``weights/``. Empty:
+    train S on the world's real set."""
     z_dim: int = field(default=64, metadata={"stage": "source"})
     """Latent size of the world-trained S."""
     w_dim: int = field(default=128, metadata={"stage": "source"})
@@ -127,8 +128,8 @@ class EG3DConfig:
     """The pretrained 3D generator G (notebook 02): official weights, or trained on the world."""
 
     source_checkpoint: str = ""
-    """Paper profile: path of the official ``ffhq512-128.pkl`` (G_ema and D). Empty: train G on
-    the world's real set."""
+    """Paper profile: the official ``ffhq512-128.pkl`` (G_ema and D); absolute, or relative to the
+    cache root's ``weights/``. Empty: train G on the world's real set."""
     generator: Literal["smoke", "mini", "paper"] = "mini"
     """Sizes of G (``portraitlib.nets.configs``: SMOKE, MINI, PAPER); D follows G's resolution."""
     warm_start_steps: int = 1500
@@ -265,6 +266,68 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ClipConfig:
+    """The CLIP of the CLIP scores (free-style 3D portraits, MMFS): a small open_clip CLIP trained on
+    the world's captioned renders of every look (``portraitlib.clip``), or real weights by path."""
+
+    pretrained_model: str = field(default="", metadata={"key": False})
+    """Paper profile: the open_clip architecture of real weights, e.g. ``ViT-B-32-quickgelu`` for
+    OpenAI's ViT-B/32. Empty: train the world CLIP."""
+    pretrained_weights: str = field(default="", metadata={"key": False})
+    """Paper profile: those weights, a file ``open_clip`` loads (relative paths under the cache's
+    ``weights/``); an error names it and where to download it when it is missing."""
+    n_per_look: int = 48
+    """Training renders per look (real and each style): new identities at cameras spread over yaw
+    +-45 and pitch +-20 (the pose regressor's renders when the sizes match)."""
+    captions_per_image: int = 4
+    """Captions drawn per training render and as many for its mirror image; a step reads one."""
+    epochs: int = 4
+    """Passes over the training renders."""
+    batch: int = 32
+    """Image-caption pairs per step (the contrastive loss's negatives are the batch's others)."""
+    lr: float = 2e-3
+    """Peak AdamW learning rate (linear warm-up over the first tenth of the steps, cosine decay)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay of the weight matrices (not gains, biases, embeddings or the temperature)."""
+    image_size: int = 64
+    """Side of the image tower's input, in pixels."""
+    vision: Literal["resnet", "vit"] = "resnet"
+    """Image tower: open_clip's ``ModifiedResNet`` or a ``VisionTransformer``."""
+    vision_width: int = 8
+    """Image tower width (ResNet: stem channels, x32 at the attention pool; ViT: token width)."""
+    vision_layers: int = 1
+    """ResNet: blocks per stage (four stages); ViT: transformer blocks."""
+    vision_heads: int = 2
+    """Attention heads of a ViT image tower."""
+    patch_size: int = 8
+    """Patch side of a ViT image tower, in pixels."""
+    embed_dim: int = 32
+    """Size of the joint text-image embedding."""
+    text_width: int = 32
+    """Width of the text transformer."""
+    text_layers: int = 1
+    """Blocks of the text transformer."""
+    text_heads: int = 2
+    """Attention heads of the text transformer."""
+    context_length: int = 40
+    """Tokens per caption (the longest world caption has 37; OpenAI's CLIP reads 77)."""
+    n_test: int = field(default=8, metadata={"key": False})
+    """Held-out identities of the look measures, each rendered in every look."""
+    n_attribute: int = field(default=4, metadata={"key": False})
+    """Held-out identities of the attribute measures, each rendered with every value of hair colour,
+    glasses and facing in every look."""
+
+    def __post_init__(self):
+        for name in ("n_per_look", "captions_per_image", "epochs", "batch", "image_size", "vision_width",
+                     "vision_layers", "vision_heads", "patch_size", "embed_dim", "text_width", "text_layers",
+                     "text_heads", "context_length", "n_test", "n_attribute"):
+            if getattr(self, name) <= 0:
+                raise ProfileError(f"clip.{name} must be positive, got {getattr(self, name)}")
+        if bool(self.pretrained_model) != bool(self.pretrained_weights):
+            raise ProfileError("clip.pretrained_model and clip.pretrained_weights go together (both or neither)")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A loaded profile: sizes, steps and data sources of one way of running the study."""
 
@@ -277,6 +340,10 @@ class Profile:
     device: str = "cpu"
     """``cpu``, ``auto`` (the first accelerator torch finds, else the CPU), ``cuda``, ``cuda:N`` or
     ``mps``; ``--device`` of the runner and the ``device`` notebook parameter override it."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """Arithmetic of the GAN training steps on CUDA: ``bf16`` runs G's and D's forward passes
+    under bf16 autocast (R1, EMA and the optimisers stay fp32); ``fp32`` (with TF32 matmuls).
+    Ignored on the CPU and MPS, so the CPU tables never change; a bf16 run has its own cache."""
     data_source: Literal["world", "celebahq"] = "world"
     """``world``: the synthetic 3D head world; ``celebahq``: CelebA-HQ and official weights."""
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -295,6 +362,8 @@ class Profile:
     """Guided transfer learning (notebook 05)."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     """Tables 1-3 and the ablations (notebooks 07 and 08)."""
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    """The CLIP of the CLIP scores: the world CLIP, or real weights by path."""
 
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:

@@ -15,8 +15,14 @@ Each measure needs only what it names, and a measure whose input is absent is le
   ``identity_distance``, the mean distance to their own;
 - ``<perceptual>_to_truth``: the mean perceptual distance to the true render;
 - ``look_accuracy``: the fraction the look classifier (:mod:`portraitlib.look`) calls the intended look.
+
+A :class:`Judge` holds the study's measuring networks, so a notebook records a stage's outputs in
+one line: ``results["quality"]["G_world"] = {"real": study.judge(images, look="real", labels=cams)}``
+(the report tabulates ``quality.<stage>.<look>.<measure>``).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -73,3 +79,66 @@ def measure(images: torch.Tensor, *, labels: torch.Tensor | None = None, regress
     if truth is not None and perceptual is not None:
         out[f"{perceptual.name}_to_truth"] = perceptual(images, truth.to(images.device)).mean().item()
     return out
+
+
+GATE_YAWS = (-30.0, 30.0)
+"""The yaw range (degrees) of the views every "does it work" measure of a 3D stage is taken at."""
+
+
+def gate_labels(n: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, 25) labels of frontal-pitch cameras at n yaws evenly spread over :data:`GATE_YAWS`."""
+    yaw = torch.linspace(*GATE_YAWS, n, device=device) if n > 1 else torch.zeros(n, device=device)
+    return cameras.labels_from_angles(yaw, torch.zeros_like(yaw))
+
+
+@dataclass
+class Judge:
+    """The networks the "does it work" measures use (pose regressor, look classifier, identity
+    network, LPIPS-VGG to the truth); calling it measures a batch (see :func:`measure`)."""
+
+    regressor: object
+    classifier: object
+    identity_net: object
+    perceptual: object
+
+    def __call__(self, images: torch.Tensor, *, look: str, labels: torch.Tensor | None = None,
+                 truth: torch.Tensor | None = None) -> dict[str, float]:
+        """The measures of images (N, 3, R, R) in [0, 1] meant to show ``look`` (at ``labels`` (N, 25);
+        of the identities whose true renders are ``truth`` (N, 3, R, R), one per image)."""
+        return measure(images, labels=labels, regressor=self.regressor if labels is not None else None,
+                       truth=truth, identity_net=self.identity_net, perceptual=self.perceptual, look=look,
+                       classifier=self.classifier)
+
+    def names(self) -> dict[str, str]:
+        """What made each measure, for the results beside them."""
+        return {"face_detection": "MediaPipe face mesh", "look": "look classifier (world renders, degraded)",
+                "pose": "pose regressor (world renders)", "identity": self.identity_net.name,
+                "perceptual": self.perceptual.weights}
+
+
+FRACTIONS = ("face_detection", "look_accuracy", "identification")
+"""The measures that are fractions of the images."""
+
+
+def out_of_range(record: dict[str, dict[str, dict]]) -> list[str]:
+    """What is wrong in a notebook's ``quality`` record (stage -> look -> measures): fractions
+    outside [0, 1], negative or non-finite errors, empty batches. Empty when it is sound."""
+    problems = []
+    for stage, looks in record.items():
+        for look_name, q in looks.items() if stage != "networks" else ():
+            where = f"{stage}/{look_name}"
+            if not q.get("n"):
+                problems.append(f"{where}: no images")
+            problems += [f"{where}: {k} {v}" for k, v in q.items() if k in FRACTIONS and not 0 <= v <= 1]
+            problems += [f"{where}: {k} {v}" for k, v in q.items() if k not in FRACTIONS and not (np.isfinite(v) and v >= -1e-6)]
+    return problems
+
+
+def table(record: dict[str, dict[str, dict]]) -> str:
+    """A plain-text table of a ``quality`` record: one line per stage and look."""
+    lines = []
+    for stage, looks in record.items():
+        for look_name, q in looks.items() if stage != "networks" else ():
+            values = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in q.items())
+            lines.append(f"{stage} | {look_name}: {values}")
+    return "\n".join(lines)

@@ -5,6 +5,7 @@
     python -m portraitlib.run --profile mini --from 04   # from a notebook on
     python -m portraitlib.run --profile mini --force     # rerun what is up to date
     python -m portraitlib.run --profile mini --device auto  # on the first GPU torch finds
+    python -m portraitlib.run --profile paper --check    # what the profile needs on disk (exit 2: missing)
 
 Executed notebooks go to ``reports/<profile>/notebooks/``. A notebook is skipped when its
 result JSON exists and its run stamp matches the profile, seed and code version (library,
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from portraitlib import inventory
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.paths import REPORTS_ENV, notebooks_dir, reports_dir
 from portraitlib.profiles import ProfileError, load_profile
@@ -85,6 +87,19 @@ def run_notebook(notebook: Path, *, profile: str, seed: int | None, reports: Pat
     papermill.execute_notebook(str(notebook), str(out), parameters=parameters,
                                cwd=str(notebook.parent), progress_bar=True,
                                kernel_name="python3", log_output=False)
+    _relative_paths(out)
+
+
+def _relative_paths(executed: Path) -> None:
+    """Papermill records where it read and wrote the notebook; keep the names, not this machine's paths."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    meta = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = Path(meta[key]).name
+    nbformat.write(notebook, executed)
 
 
 def run_study(*, profile: str, seed: int | None = None, only: str | None = None,
@@ -148,12 +163,23 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--from", dest="start", metavar="NN", help="run from this notebook on")
     parser.add_argument("--force", action="store_true", help="rerun notebooks that are up to date")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the profile's)")
+    parser.add_argument("--check", action="store_true",
+                        help="list the data and weight files the profile reads and where to get them; exit 2 "
+                             "when a required one is missing")
     parser.add_argument("--notebooks-dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--reports-dir", type=Path, default=None,
                         help=f"write reports here instead of reports/ (sets ${REPORTS_ENV})")
     args = parser.parse_args(argv)
     if args.reports_dir is not None:
         os.environ[REPORTS_ENV] = str(args.reports_dir.resolve())
+    if args.check:
+        try:
+            text, missing = inventory.report(load_profile(args.profile))
+        except ProfileError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(text)
+        return 2 if missing else 0
     try:
         outcomes = run_study(profile=args.profile, seed=args.seed, only=args.only,
                              start=args.start, force=args.force, folder=args.notebooks_dir, device=args.device)

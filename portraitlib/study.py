@@ -62,6 +62,11 @@ class StudyContext:
     def results(self) -> Path:
         return self.reports / "results"
 
+    @property
+    def bf16(self) -> bool:
+        """Whether GAN training runs under bf16 autocast: the profile asks for it and the device is CUDA."""
+        return self.profile.precision == "bf16" and self.device.type == "cuda"
+
     def build(self, stage: str, make: Callable[[], Net]) -> Net:
         """``make()``'s networks (a module, or a tuple of modules), built on the CPU inside the RNG
         of (seed, ``stage``) and then moved to ``ctx.device``: cached, partly cached and clean runs
@@ -76,7 +81,7 @@ class StudyContext:
 
     def provenance(self) -> dict:
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
-                "device": str(self.device), "git_commit": git_commit(),
+                "device": str(self.device), "precision": "bf16" if self.bf16 else "fp32", "git_commit": git_commit(),
                 "code_version": code_version(), "versions": package_versions()}
 
     def record(self, values: dict) -> Path:
@@ -115,8 +120,10 @@ def setup(notebook: str, *, profile: str, seed: int | None = None, device: str |
     seed_everything(run_seed)
     chosen = pick_device(device or loaded.device)
     configure_backends(chosen)
+    bf16 = loaded.precision == "bf16" and chosen.type == "cuda"
     ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed, device=chosen,
-                       cache=ArtifactCache(profile=loaded.name, seed=run_seed, read_only=read_only))
+                       cache=ArtifactCache(profile=loaded.name, seed=run_seed, read_only=read_only,
+                                           variant="bf16" if bf16 else ""))
     if not quiet:
         print(ctx.banner())
     return ctx

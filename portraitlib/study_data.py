@@ -2,17 +2,18 @@
 and the frozen networks of its losses and measures, on the study's device.
 
     data = study_data.load_images(ctx)      # StudyImages on ctx.device
-    nets = study_data.loss_nets(ctx)        # LossNets: perceptual (LPIPS) and identity
+    nets = study_data.loss_nets(ctx)        # LossNets: LPIPS (both backbones) and identity, lazily
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from portraitlib import metrics
-from portraitlib.identity import IdentityNet, load_identity_net
+from portraitlib.identity import IdentityNet, identity_net_name, load_identity_net
 from portraitlib.paths import cache_dir
 from portraitlib.world import datasets
 
@@ -65,7 +66,7 @@ def load_images(ctx) -> StudyImages:
 def _read_images(ctx) -> StudyImages:
     cfg = ctx.profile.world
     if ctx.profile.data_source == "world":
-        dirs = datasets.study_datasets(cache=ctx.cache, config=cfg, seed=ctx.seed)
+        dirs = datasets.study_datasets(cache=ctx.cache, config=cfg, seed=ctx.seed, device=ctx.device)
         train, test = datasets.load_eg3d(dirs["real_train"]), datasets.load_eg3d(dirs["real_test"])
         truth = datasets.load_groundtruth(dirs["real_test"])
         return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
@@ -88,19 +89,61 @@ def _read_images(ctx) -> StudyImages:
                        exemplars={s: datasets.load_eg3d(folders[s])[0] for s in cfg.styles}, source="celebahq")
 
 
-@dataclass
 class LossNets:
-    """The frozen networks the losses and criteria use; their names go beside every number."""
+    """The frozen networks the losses, criteria and measures use, each loaded on first use: their
+    names (all a cache key or the stylize command needs) go beside every number.
 
-    perceptual: metrics.LPIPS
-    identity: IdentityNet
+    ``perceptual`` is the profile's LPIPS (the tables' main column and the method's losses),
+    ``other`` the other LPIPS backbone (the tables' extra column), ``kid_features`` whichever of
+    the two is VGG16 (KID's trunk), ``identity`` the identity network.
+    """
+
+    def __init__(self, *, perceptual: Callable[[], metrics.LPIPS], other: Callable[[], metrics.LPIPS],
+                 identity: Callable[[], IdentityNet], names: dict[str, str]):
+        self._load = {"perceptual": perceptual, "other": other, "identity": identity}
+        self._names, self._nets = dict(names), {}
+
+    @classmethod
+    def of(cls, *, perceptual: metrics.LPIPS, identity: IdentityNet, other: metrics.LPIPS | None = None) -> "LossNets":
+        """Ready networks (``other`` defaults to ``perceptual``)."""
+        other = other or perceptual
+        return cls(perceptual=lambda: perceptual, other=lambda: other, identity=lambda: identity,
+                   names={"perceptual": perceptual.name, "perceptual_other": other.name, "identity": identity.name})
+
+    def _get(self, key: str):
+        if key not in self._nets:
+            self._nets[key] = self._load[key]()
+        return self._nets[key]
+
+    @property
+    def perceptual(self) -> metrics.LPIPS:
+        return self._get("perceptual")
+
+    @property
+    def other(self) -> metrics.LPIPS:
+        return self._get("other")
+
+    @property
+    def identity(self) -> IdentityNet:
+        return self._get("identity")
+
+    @property
+    def kid_features(self) -> metrics.LPIPS:
+        """The VGG16 one of the two LPIPS networks (the profile's own when neither is)."""
+        return self.other if "vgg" in self._names["perceptual_other"] else self.perceptual
 
     def names(self) -> dict:
-        return {"perceptual": self.perceptual.name, "identity": self.identity.name}
+        return dict(self._names)
 
 
 def loss_nets(ctx) -> LossNets:
-    """The profile's perceptual (LPIPS) and identity networks, frozen, on ``ctx.device``."""
-    perceptual = metrics.load_lpips(ctx.profile.metrics.lpips, seed=ctx.seed)
-    identity = ctx.build("identity", load_identity_net)
-    return LossNets(perceptual=perceptual.to(ctx.device), identity=identity)
+    """The profile's perceptual (LPIPS, both backbones) and identity networks, frozen, on
+    ``ctx.device``, each loaded when first used."""
+    policy = ctx.profile.metrics.lpips
+    other = metrics.other_backbone(policy)
+    return LossNets(perceptual=lambda: metrics.load_lpips(policy, seed=ctx.seed).to(ctx.device),
+                    other=lambda: metrics.load_lpips(policy, net=other, seed=ctx.seed).to(ctx.device),
+                    identity=lambda: ctx.build("identity", load_identity_net),
+                    names={"perceptual": metrics.lpips_policy_name(policy),
+                           "perceptual_other": metrics.lpips_policy_name(policy, net=other),
+                           "identity": identity_net_name()})

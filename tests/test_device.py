@@ -84,7 +84,7 @@ def tiny_data() -> study_data.StudyImages:
 def pipeline(ctx: pl.StudyContext) -> dict[str, torch.nn.Module]:
     """Notebooks 01-07's stages at a tiny size; returns every network they make."""
     data = tiny_data().to(ctx.device)
-    nets = study_data.LossNets(perceptual=metrics.LPIPS(random_trunk=True).to(ctx.device),
+    nets = study_data.LossNets.of(perceptual=metrics.LPIPS(random_trunk=True).to(ctx.device),
                                 identity=FakeIdentity())
     S, source = style_prior.source_generator(ctx, data, nets, progress=False)
     E_h, e_art = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae", progress=False)
@@ -104,7 +104,7 @@ def pipeline(ctx: pl.StudyContext) -> dict[str, torch.nn.Module]:
     scorer = prior_transfer.StylizationError(codes=prior_transfer.fixed_codes(codes), labels=data.test_labels,
                                              targets={"x_s": data.real_test}, perceptual=nets.perceptual)
     guide = guided_transfer.make_guide(ctx, prior, sets["prior_full"], cycle_encoder.encode(E, data.real_train),
-                                       perceptual=nets.perceptual, encoder_art=enc_art)
+                                       nets=nets, encoder_art=enc_art)
     G_t, _ = prior_transfer.transfer(ctx, G, D, g_art, sets["prior_full"], style="cartoon", prior_key=folder.name,
                                      evaluate=scorer, guide=guide, progress=False)
     toonify, _ = evaluation.optimize_codes(G, data.real_test[:2], data.test_labels[:2], perceptual=nets.perceptual,
@@ -196,3 +196,24 @@ def test_device_choices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             pick_device("cuda")
+
+
+def test_the_world_renders_on_the_chosen_device():
+    """The world renderer under the device spy: every tensor it makes while rendering every look
+    says where; a render on the device is the CPU render (here both are the CPU, bit for bit)."""
+    from portraitlib import world
+    from portraitlib.world import datasets
+
+    config = WorldConfig(image_size=16, n_train=2, n_test=2, n_exemplars=2, trace_steps=12)
+    g = torch.Generator().manual_seed(0)
+    latents, angles = world.sample_latents(3, generator=g), torch.zeros(3, 3)
+    angles[:, 0] = torch.tensor([-20.0, 0.0, 20.0])
+    scene = world.Scene.sample(3, generator=g)
+    with ImplicitDeviceSpy() as spy:
+        sets = [datasets.render_set(latents, angles, look=look, config=config, device="cpu",
+                                    scene=scene if look == "real" else None)
+                for look in ("real", *pl.STYLES)]
+    world_sites = sorted(site for site in spy.sites if "/world/" in site)
+    assert not world_sites, f"tensors made without a device while rendering: {world_sites}"
+    again = datasets.render_set(latents, angles, look="real", config=config, scene=scene)
+    assert torch.equal(sets[0].images, again.images) and sets[0].images.device.type == "cpu"

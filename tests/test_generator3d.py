@@ -32,7 +32,7 @@ def data():
 
 @pytest.fixture()
 def nets():
-    return study_data.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    return study_data.LossNets.of(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
 
 
 def test_pretrained_generator_stages_and_cache(ctx, data, nets):
@@ -120,7 +120,7 @@ def test_wplus_encoders_guided_transfer_and_the_stylizer(ctx, data, nets):
     tset = prior_transfer.training_sets(ctx, prior, exemplars=data.exemplars["cartoon"], regressor=FakeRegressor(),
                                         ablation=False)["prior_full"]
     photo_codes = cycle_encoder.encode(E, data.real_train)
-    guide = guided_transfer.make_guide(ctx, prior, tset, photo_codes, perceptual=nets.perceptual, encoder_art=enc_art)
+    guide = guided_transfer.make_guide(ctx, prior, tset, photo_codes, nets=nets, encoder_art=enc_art)
     assert torch.equal(guide.codes, photo_codes[[2, 0, 5]]) and torch.equal(guide.targets, prior["images"][[0, 1, 3]])
     g_plain, _ = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", progress=False)
     g_guided, run = prior_transfer.transfer(ctx, G, D, art, tset, style="cartoon", prior_key="v1", guide=guide,

@@ -101,3 +101,29 @@ def test_metrics_command(tmp_path, capsys):
     Image.fromarray(skdata.coffee()).save(tmp_path / "coffee.png")
     assert main(["quality", str(tmp_path)]) == 0
     assert "2 images: face detection 0.500" in capsys.readouterr().out
+
+
+def test_quality_command_look(tmp_path, capsys, monkeypatch):
+    """``quality DIR --look``: a clear error (exit 3) until the profile's look classifier is built,
+    then the look accuracy of world renders of that look (the smoke classifier tells them apart)."""
+    from portraitlib.cache import ArtifactCache
+    from portraitlib.look import study_look_classifier
+    from portraitlib.metrics.__main__ import main
+    from portraitlib.profiles import load_profile
+    from portraitlib.world import datasets
+
+    monkeypatch.setenv("PORTRAITLIB_CACHE", str(tmp_path / "cache"))
+    profile = load_profile("smoke")
+    folder = tmp_path / "cartoons"
+    renders = datasets.make_true_stylized("cartoon", split="test", n=6, seed=3, config=profile.world)
+    datasets.write_eg3d(renders.images, renders.labels, folder)
+    args = ["quality", str(folder), "--look", "cartoon", "--profile", "smoke"]
+    assert main(args) == 3
+    assert "look classifier is not built" in capsys.readouterr().err
+    study_look_classifier(cache=ArtifactCache(profile="smoke", seed=profile.seed), config=profile.world,
+                          seed=profile.seed)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.split("look accuracy (cartoon) ")[1].split(";")[0])
+    assert accuracy >= 5 / 6, out
+    assert main(["quality", str(folder), "--look", "anime", "--profile", "smoke"]) == 2  # smoke has no anime

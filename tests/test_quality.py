@@ -61,3 +61,55 @@ def test_look_classifier_learns_looks_through_the_degradations():
     assert table.sum() == 80 and table.trace() >= 72
     out = quality.measure(warm, look="warm", classifier=model, detect=False)
     assert out["look_accuracy"] > 0.9
+
+
+class OneLook:
+    """A look classifier that calls every image ``cartoon``."""
+
+    looks = ("real", "cartoon")
+
+    def predict(self, images):
+        return torch.ones(len(images), dtype=torch.long)
+
+
+class Distance:
+    name = "pixel_l1"
+
+    def __call__(self, a, b):
+        return (a - b).abs().flatten(1).mean(1)
+
+
+def test_judge_measures_a_batch_and_the_record_is_checked():
+    g = torch.Generator().manual_seed(2)
+    truth = torch.rand(4, 3, 16, 16, generator=g)
+    judge = quality.Judge(regressor=FrontalRegressor(), classifier=OneLook(), identity_net=PixelIdentity(),
+                          perceptual=Distance())
+    labels = quality.gate_labels(4)
+    yaws = cameras.angles_from_labels(labels)[:, 0]
+    assert torch.allclose(yaws, torch.tensor([-30.0, -10.0, 10.0, 30.0]), atol=1e-3)
+    q = judge(truth, look="cartoon", labels=labels, truth=truth)
+    assert q["n"] == 4 and q["look_accuracy"] == 1.0 and q["identification"] == 1.0 and q["pixel_l1_to_truth"] == 0
+    assert abs(q["pose_error_deg"] - 20.0) < 0.1  # |yaw| 30, 10, 10, 30 against a frontal regressor
+    assert judge(truth, look="real")["look_accuracy"] == 0.0
+    record = {"stage": {"cartoon": q}, "networks": {"identity": "pixels"}}
+    assert quality.out_of_range(record) == []
+    assert "stage | cartoon: n 4" in quality.table(record)
+    broken = {"stage": {"cartoon": {**q, "face_detection": 1.5, "pose_error_deg": float("nan")}}, "empty": {"x": {"n": 0}}}
+    assert len(quality.out_of_range(broken)) == 3
+
+
+def test_loss_nets_know_their_names_without_loading():
+    from portraitlib import study_data
+
+    loaded = []
+
+    def load(name):
+        def make():
+            loaded.append(name)
+            return name
+        return make
+
+    nets = study_data.LossNets(perceptual=load("alex"), other=load("vgg"), identity=load("id"),
+                               names={"perceptual": "lpips_alex", "perceptual_other": "lpips_vgg", "identity": "id"})
+    assert nets.names()["perceptual_other"] == "lpips_vgg" and loaded == []
+    assert nets.kid_features == "vgg" and nets.kid_features == "vgg" and loaded == ["vgg"]  # loaded once

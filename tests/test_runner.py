@@ -35,7 +35,9 @@ def test_runs_injects_parameters_records_then_skips(tmp_path, notebooks):
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((tmp_path / "reports" / "smoke" / "results" / "01_records.json").read_text())
     assert result["values"] == {"seed_used": 5, "profile_used": "smoke", "image_size": 64}
-    assert (tmp_path / "reports" / "smoke" / "notebooks" / "01_records.ipynb").exists()
+    executed = tmp_path / "reports" / "smoke" / "notebooks" / "01_records.ipynb"
+    papermill_meta = json.loads(executed.read_text())["metadata"]["papermill"]
+    assert papermill_meta["input_path"] == papermill_meta["output_path"] == "01_records.ipynb", "no machine paths"
     again = run(["--profile", "smoke", "--seed", "5", "--notebooks-dir", str(notebooks)], tmp_path)
     assert again.returncode == 0 and "1 skipped" in again.stdout
     other_seed = run(["--profile", "smoke", "--seed", "6", "--notebooks-dir", str(notebooks)], tmp_path)
@@ -63,3 +65,18 @@ def test_only_and_from_select_notebooks(tmp_path, notebooks):
     assert start.returncode == 1 and "02_raises" in start.stderr
     missing = run(["--profile", "smoke", "--only", "42", "--notebooks-dir", str(notebooks)], tmp_path)
     assert missing.returncode != 0 and "no notebook '42'" in missing.stderr
+
+
+def test_check_lists_what_a_profile_reads(tmp_path, monkeypatch, capsys):
+    """``--check``: the paper profile's data and official weights are missing here (exit 2, each
+    named with where to get it); the world profiles need only what ``make`` installs (exit 0).
+    Everything is looked up under the one cache root."""
+    from portraitlib.run import main
+
+    monkeypatch.setenv("PORTRAITLIB_CACHE", str(tmp_path / "cache"))
+    assert main(["--profile", "paper", "--check"]) == 2
+    out = capsys.readouterr().out
+    assert "[MISSING] EG3D FFHQ 512-128" in out and str(tmp_path / "cache" / "weights" / "ffhq512-128.pkl") in out
+    assert "celebahq_train" in out and "required file(s) missing" in out
+    assert main(["--profile", "smoke", "--check"]) == 0
+    assert "everything the profile reads is present" in capsys.readouterr().out

@@ -42,7 +42,7 @@ def test_end_to_end_prior_set_in_eg3d_layout(ctx):
     data = study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=g), train_labels=labels,
                                    real_test=torch.rand(4, 3, 32, 32, generator=g), test_labels=labels[:4],
                                    exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=g)})
-    nets = study_data.LossNets(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    nets = study_data.LossNets.of(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
     S, source = style_prior.source_generator(ctx, data, nets, progress=False)
     assert source["gan_log"]["eval"][0][0] == 0, "the warm start itself is scored"
     enc, enc_art = style_prior.inversion_encoder(ctx, data, nets, S, source, kind="hvae", progress=False)

@@ -23,7 +23,7 @@ def run(data, steps, **kwargs):
     G, D = TriPlaneGenerator(config=configs.SMOKE), D_CONFIG.build()
     settings = Train3DSettings(steps=steps, batch=2, r1_every=2, density_every=2, blur_fade_images=8,
                                checkpoint_every=kwargs.pop("checkpoint_every", 100),
-                               eval_every=kwargs.pop("eval_every", 0))
+                               eval_every=kwargs.pop("eval_every", 0), bf16=kwargs.pop("bf16", False))
     return train_3d(G, D, *data, settings=settings, seed=0, **kwargs), G, D
 
 
@@ -76,3 +76,11 @@ def test_fakes_can_come_from_a_given_latent_sampler(data):
 
     run(data, 2, latents=latents)
     assert calls == [2, 2, 2, 2], "one draw for D's fakes and one for G's, per step"
+
+
+def test_bf16_is_a_cuda_switch_that_leaves_cpu_runs_unchanged(data):
+    """A profile's ``precision: bf16`` reaches the loop as ``settings.bf16``; off CUDA it changes
+    nothing, so the CPU tables stay bit-identical."""
+    (plain, _), _, _ = run(data, 2)
+    (switched, _), _, _ = run(data, 2, bf16=True)
+    assert torch.equal(flat(plain), flat(switched))

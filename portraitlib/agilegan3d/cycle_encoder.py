@@ -73,11 +73,11 @@ def encode(encoder: WPlusEncoder, images: torch.Tensor, *, batch: int = 64) -> t
 def inversion_scores(codes: torch.Tensor, generator: TriPlaneGenerator, photos: torch.Tensor, labels: torch.Tensor,
                      nets: LossNets) -> dict:
     """Table 2's measures of G(codes) at the photos' cameras against the photos: MSE and SSIM
-    (images in [0, 1]), the profile's LPIPS and the identity distance, each a mean over the
+    (images in [0, 1]), LPIPS on both backbones and the identity distance, each a mean over the
     photos; plus ``renders``. ``codes``: W+ (N, 17, w_dim) or mapping codes (N, 14, w_dim)."""
     renders = render(generator, codes, labels)["image"]
     return {"mse": metrics.mse(renders, photos).mean().item(), "ssim": metrics.ssim(renders, photos).mean().item(),
-            nets.perceptual.name: nets.perceptual(renders, photos).mean().item(),
+            **{p.name: p(renders, photos).mean().item() for p in (nets.perceptual, nets.other)},
             "identity_distance": nets.identity.distance(renders, photos).mean().item(), "renders": renders}
 
 

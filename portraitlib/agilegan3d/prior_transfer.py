@@ -105,7 +105,7 @@ def transfer(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator
         start = time.perf_counter()
         g_t, log = train_3d(g, d, tset.images, tset.labels, seed=ctx.seed, evaluate=evaluate,
                             settings=Train3DSettings(steps=tr.steps, batch=tr.batch, lr=tr.lr, r1_gamma=tr.r1_gamma,
-                                                     eval_every=tr.eval_every, keep_best=False),
+                                                     eval_every=tr.eval_every, keep_best=False, bf16=ctx.bf16),
                             guide=guide, checkpoint=ctx.cache.resume_path(stage, key),
                             progress=f"G -> G_t {style} {tset.name}{' + L_guide' if guide else ''}" if progress else None)
         return {"G": g_t.state_dict(), "log": log, "evaluations": log.pop("evaluations", []),
@@ -135,13 +135,16 @@ class StylizationError:
     """AgileGAN3D's Stylization LPIPS and its relatives: held-out photos x, as codes for G_t
     (:func:`zspace_codes` or :func:`fixed_codes`), rendered by G_t at x's camera and compared with
     target images of the same photos: ``x_s``, the 2D style prior's stylization (the paper's
-    measure), and, in the world, ``truth``, the true stylized render."""
+    measure), and, in the world, ``truth``, the true stylized render. ``other``: a second LPIPS
+    backbone reported beside the first (the first is the score)."""
 
     def __init__(self, *, codes: Callable[[TriPlaneGenerator], torch.Tensor], labels: torch.Tensor,
-                 targets: dict[str, torch.Tensor], perceptual: metrics.LPIPS, score: str = "x_s"):
+                 targets: dict[str, torch.Tensor], perceptual: metrics.LPIPS, other: metrics.LPIPS | None = None,
+                 score: str = "x_s"):
         if score not in targets:
             raise ValueError(f"score target {score!r} is not among the targets {sorted(targets)}")
-        self.codes, self.labels, self.targets, self.perceptual, self.score = codes, labels, targets, perceptual, score
+        self.codes, self.labels, self.targets, self.score = codes, labels, targets, score
+        self.perceptuals = [perceptual] + ([other] if other is not None and other.name != perceptual.name else [])
 
     @torch.no_grad()
     def renders(self, generator: TriPlaneGenerator) -> torch.Tensor:
@@ -152,10 +155,10 @@ class StylizationError:
         images = self.renders(generator)
         row = {}
         for name, target in self.targets.items():
-            row[name] = {self.perceptual.name: self.perceptual(images, target).mean().item(),
+            row[name] = {**{p.name: p(images, target).mean().item() for p in self.perceptuals},
                          "mse": metrics.mse(images, target).mean().item(),
                          "ssim": metrics.ssim(images, target).mean().item()}
-        row["score"] = row[self.score][self.perceptual.name]
+        row["score"] = row[self.score][self.perceptuals[0].name]
         return row
 
 

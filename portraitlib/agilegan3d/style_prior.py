@@ -31,7 +31,7 @@ from portraitlib.nets.encoders import (HierarchicalVAEEncoder, WPlusEncoder, lay
                                        ws_from_zplus)
 from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
-from portraitlib.paths import project_root
+from portraitlib.paths import weights_path
 from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
@@ -55,21 +55,21 @@ def _key(ctx, stage: str, **extra) -> dict:
 
 
 class KIDCriterion:
-    """Early-stopping score of a generator: KID (LPIPS-trunk features) between reference images and
+    """Early-stopping score of a generator: KID (``features``'s trunk, VGG16 in the study) between reference images and
     the generator's images of fixed z+ codes (N, num_ws, z_dim), mapped by the generator's own
     mapping network at each call; lower is better."""
 
-    def __init__(self, *, perceptual: metrics.LPIPS, reference: torch.Tensor, codes: torch.Tensor, seed: int):
-        self.perceptual, self.codes, self.seed = perceptual, codes, seed
-        self.reference = perceptual.features(reference)
-        self.name = f"kid ({perceptual.name} features)"
+    def __init__(self, *, features: metrics.LPIPS, reference: torch.Tensor, codes: torch.Tensor, seed: int):
+        self.features, self.codes, self.seed = features, codes, seed
+        self.reference = features.features(reference)
+        self.name = metrics.kid_name(features)
 
     @torch.no_grad()
     def images(self, generator: StyleGAN2Generator) -> torch.Tensor:
         return ((generator.synthesis(ws_from_zplus(generator.mapping, self.codes)) + 1) / 2).clamp(0, 1)
 
     def __call__(self, generator: StyleGAN2Generator) -> float:
-        return metrics.kid(self.reference, self.perceptual.features(self.images(generator)), seed=self.seed)
+        return metrics.kid(self.reference, self.features.features(self.images(generator)), seed=self.seed)
 
 
 class PosteriorLatents:
@@ -107,8 +107,7 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
     warm-start encoder, curves, seconds)."""
     sp = ctx.profile.style_prior
     if sp.source_checkpoint:
-        path = Path(sp.source_checkpoint)
-        return _official_source(ctx, path if path.is_absolute() else project_root() / path)
+        return _official_source(ctx, weights_path(sp.source_checkpoint))
     cfg = _gan_config(ctx)
     key = _key(ctx, "source", nets=nets.names())
 
@@ -129,14 +128,14 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
         with torch.no_grad():
             codes = (enc(data.real_test)[0] if posterior else
                      sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=False, generator=ctx.generator()))
-            criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed,
+            criterion = KIDCriterion(features=nets.kid_features, reference=data.real_test, seed=ctx.seed,
                                      codes=codes)
         start = time.perf_counter()
         g_ema, gan_log = train_2d(
             g, d, data.real_train, seed=ctx.seed, evaluate=criterion,
             latents=PosteriorLatents(enc, data.real_train) if posterior else None,
             settings=TrainSettings(steps=sp.adversarial_steps, batch=sp.batch, eval_every=sp.eval_every,
-                                   zplus_prior=True),
+                                   zplus_prior=True, bf16=ctx.bf16),
             checkpoint=ctx.cache.resume_path("style-source-gan", key), progress="S adversarial" if progress else None)
         return {"G": g_ema.state_dict(), "D": d.state_dict(), "warm_encoder": enc.state_dict(),
                 "gan_config": dataclasses.asdict(cfg), "warm_log": warm_log, "gan_log": gan_log,
@@ -175,11 +174,11 @@ def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: 
     def build() -> dict:
         g, d = ctx.build("style-source-baseline", lambda: build_2d(cfg))
         codes = sample_zplus(256, num_ws=g.num_ws, z_dim=cfg.z_dim, shared=True, generator=ctx.generator())
-        criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.real_test, seed=ctx.seed, codes=codes)
+        criterion = KIDCriterion(features=nets.kid_features, reference=data.real_test, seed=ctx.seed, codes=codes)
         start = time.perf_counter()
         g_ema, log = train_2d(g, d, data.real_train, seed=ctx.seed, evaluate=criterion,
                               settings=TrainSettings(steps=steps, batch=ctx.profile.style_prior.batch,
-                                                     eval_every=ctx.profile.style_prior.eval_every),
+                                                     eval_every=ctx.profile.style_prior.eval_every, bf16=ctx.bf16),
                               progress="S pure adversarial" if progress else None)
         samples = criterion.images(g_ema)[:16].clone()  # not a view: the file keeps only these
         return {"log": log, "seconds": time.perf_counter() - start, "samples": samples}
@@ -245,7 +244,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
             raise ValueError("S -> S_t is scored through the hierarchical VAE encoder's codes of held-out photos")
         with torch.no_grad():
             codes = encoder(data.real_test)[0]
-        criterion = KIDCriterion(perceptual=nets.perceptual, reference=data.exemplars[style], codes=codes,
+        criterion = KIDCriterion(features=nets.kid_features, reference=data.exemplars[style], codes=codes,
                                  seed=ctx.seed)
         def evaluate(g_ema):
             score = criterion(g_ema)
@@ -256,7 +255,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
         g_t, log = train_2d(g, d, data.exemplars[style], seed=ctx.seed, evaluate=evaluate, latents=latents,
                             settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
                                                    eval_every=sp.eval_every, freeze_mapping=True,
-                                                   zplus_prior=source.get("zplus_prior", False)),
+                                                   zplus_prior=source.get("zplus_prior", False), bf16=ctx.bf16),
                             checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),
                             progress=f"S -> S_t {style}" if progress else None)
         diagnostics = [row["diagnostics"] for row in log.pop("evaluations", [])]

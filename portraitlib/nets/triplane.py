@@ -59,8 +59,9 @@ class TriPlaneGenerator(nn.Module):
         self.decoder = OSGDecoder(in_features=config.plane_channels, hidden=config.decoder_hidden,
                                   out_features=config.plane_channels)
         self.superresolution = SuperResolution(in_channels=config.plane_channels, w_dim=config.w_dim,
-                                               input_resolution=config.img_resolution // 2,
-                                               channels=config.sr_channels)
+                                               input_resolution=config.sr_input_resolution,
+                                               img_resolution=config.img_resolution,
+                                               channels=config.sr_channels, conv_clamp=config.sr_conv_clamp)
         self.layout = {"official": volume.PLANES_OFFICIAL, "corrected": volume.PLANES_CORRECTED}[config.plane_layout]
 
     def mapping(self, z: torch.Tensor, c: torch.Tensor, *, truncation_psi: float = 1.0,
@@ -94,7 +95,8 @@ class TriPlaneGenerator(nn.Module):
     def synthesis(self, ws: torch.Tensor, c: torch.Tensor, *, neural_rendering_resolution: int | None = None,
                   noise_mode: str = "const", generator: torch.Generator | None = None,
                   deterministic: bool = False, return_weights: bool = False) -> dict[str, torch.Tensor]:
-        """Render codes ws (N, 14 or 17, w_dim) from cameras c (N, 25).
+        """Render codes ws (N, 14 or 17, w_dim) from cameras c (N, 25) (rays from each label's
+        cam2world and intrinsics).
 
         Returns ``image`` (N, 3, R, R), ``image_raw`` (N, 3, r, r), ``image_depth`` (N, 1, r, r), and
         with ``return_weights`` the features (N, C, r, r) and ray weights.
@@ -103,8 +105,8 @@ class TriPlaneGenerator(nn.Module):
             ws = ws.repeat(1, self.num_ws, 1)
         sr_ws = self.sr_codes(ws)
         r = neural_rendering_resolution or self.config.neural_rendering_resolution
-        cam2world, _ = cameras.split_labels(c)
-        origins, dirs = cameras.rays(cam2world.float(), r)
+        cam2world, intrinsics = cameras.split_labels(c)
+        origins, dirs = cameras.rays(cam2world.float(), r, intrinsics=intrinsics.float())
         planes = self.planes(ws, noise_mode=noise_mode)
         out = volume.render_rays(self.field(planes), origins.to(ws), dirs.to(ws), near=self.config.ray_start,
                                  far=self.config.ray_end, coarse=self.config.coarse_samples,

@@ -66,6 +66,7 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, *, samples: i
 def inverse_cdf(bins: torch.Tensor, weights: torch.Tensor, samples: int, *, generator=None,
                 deterministic: bool = False) -> torch.Tensor:
     """Draw ``samples`` values (R, S) from the piecewise-constant pdf ``weights`` (R, B-1) on ``bins`` (R, B)."""
+    weights = weights + 1e-5  # as EG3D's sampler: no bin has zero probability
     pdf = weights / weights.sum(-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)], -1)  # (R, B)
     if deterministic:

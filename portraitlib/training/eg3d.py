@@ -26,23 +26,14 @@ from portraitlib.device import draw_batch
 from portraitlib.losses import density_regularization, nonsaturating_d, nonsaturating_g, r1_penalty
 from portraitlib.nets.discriminators import DualDiscriminator, blur_sigma_at
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
-from portraitlib.training.gan_core import GANCore
+from portraitlib.training.gan_core import GANCore, GANSettings
 
 
 @dataclass(frozen=True)
-class Train3DSettings:
-    """How long and how to train a tri-plane GAN."""
+class Train3DSettings(GANSettings):
+    """How long and how to train a tri-plane GAN (the paper: batch 4, lr 0.002; R1 on both the
+    image and the raw image)."""
 
-    steps: int
-    """Optimiser steps (one D and one G update each)."""
-    batch: int = 4
-    """Images per step (the paper: 4)."""
-    lr: float = 0.002
-    """Adam learning rate of G and D (the paper: 0.002)."""
-    r1_gamma: float = 1.0
-    """R1 weight on both real images (applied as gamma / 2 every ``r1_every`` steps, scaled)."""
-    r1_every: int = 16
-    """Lazy R1 interval."""
     swap_probability: float = 0.5
     """Chance that a fake's mapping is conditioned on another sample's camera (EG3D's GPC)."""
     blur_fade_images: int = 0
@@ -53,12 +44,6 @@ class Train3DSettings:
     """Weight of the density regulariser."""
     density_every: int = 4
     """G steps between density regularisations (0: never)."""
-    ema_half_life: float = 500.0
-    """Images after which the EMA weight of old parameters halves."""
-    eval_every: int = 0
-    """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
-    checkpoint_every: int = 100
-    """Steps between resumable checkpoints (when a path is given)."""
     keep_best: bool = True
     """Return the best-scoring EMA weights (early stopping); False: the last, the scores only logged."""
 
@@ -82,10 +67,8 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
     ``density``, ``guide`` per step; ``eval`` [step, score]; ``best_step``)."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    core = GANCore(generator, discriminator, seed=seed, lr=settings.lr, r1_every=settings.r1_every,
-                   batch=settings.batch, ema_half_life=settings.ema_half_life,
-                   log_keys=("d_loss", "g_loss", "r1", "density", "guide"), evaluate=evaluate,
-                   eval_every=settings.eval_every, checkpoint=checkpoint, checkpoint_every=settings.checkpoint_every)
+    core = GANCore.of(generator, discriminator, settings, seed=seed, evaluate=evaluate, checkpoint=checkpoint,
+                      log_keys=("d_loss", "g_loss", "r1", "density", "guide"))
     rng, device = core.rng, core.device
     raw_res = generator.config.neural_rendering_resolution
 
@@ -107,10 +90,12 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         real_c = torch.where(flip[:, None], cameras.mirror_labels(real_c), real_c)
         real_imgs = {"image": real, "image_raw": raw_like(real, raw_res)}
 
-        with torch.no_grad():
+        with torch.no_grad(), core.autocast():
             fake, _, fake_c = fakes()
-        d_loss = nonsaturating_d(discriminator(real_imgs, real_c, blur_sigma=sigma),
-                                 discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
+        with core.autocast():
+            d_loss = nonsaturating_d(discriminator(real_imgs, real_c, blur_sigma=sigma),
+                                     discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c,
+                                                   blur_sigma=sigma))
         r1 = core.zero()
         if step % settings.r1_every == 0:
             leaves = {k: v.detach().requires_grad_(True) for k, v in real_imgs.items()}
@@ -120,8 +105,10 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         d_loss.backward()
         core.opt_d.step()
 
-        fake, ws, fake_c = fakes()
-        g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c, blur_sigma=sigma))
+        with core.autocast():
+            fake, ws, fake_c = fakes()
+            g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c,
+                                                   blur_sigma=sigma))
         density = core.zero()
         if settings.density_every and step % settings.density_every == 0:
             planes = generator.planes(ws)

@@ -22,7 +22,7 @@ from portraitlib.nets.discriminators import Discriminator
 from portraitlib.nets.encoders import mean_w, sample_zplus, ws_from_zplus
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.training.augment import diff_augment
-from portraitlib.training.gan_core import GANCore
+from portraitlib.training.gan_core import GANCore, GANSettings
 
 
 @dataclass(frozen=True)
@@ -44,25 +44,15 @@ class GAN2DConfig:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """How long and how to train."""
+class TrainSettings(GANSettings):
+    """How long and how to train a 2D StyleGAN2."""
 
-    steps: int
-    """Optimiser steps (one D and one G update each)."""
     batch: int = 16
     """Images per step."""
     lr: float = 0.0025
     """Adam learning rate of G and D."""
-    r1_gamma: float = 1.0
-    """R1 weight (applied as gamma / 2 every ``r1_every`` steps, scaled by the interval)."""
-    r1_every: int = 16
-    """Lazy R1 interval."""
-    ema_half_life: float = 500.0
-    """Images after which the EMA weight of old parameters halves (StyleGAN2's ema_kimg, in images)."""
     augment: bool = False
     """DiffAugment on D's inputs (for few-shot sets)."""
-    eval_every: int = 0
-    """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
     freeze_mapping: bool = False
     """Keep the mapping network fixed, so latent codes (and an encoder into them) keep their
     meaning while the synthesis network adapts (few-shot transfer)."""
@@ -95,10 +85,8 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
     photos: AgileGAN's inversion-consistent transfer); by default they come from the Gaussian prior."""
     g_params = [p for name, p in generator.named_parameters()
                 if not (settings.freeze_mapping and name.startswith("mapping."))]
-    core = GANCore(generator, discriminator, seed=seed, lr=settings.lr, r1_every=settings.r1_every,
-                   batch=settings.batch, ema_half_life=settings.ema_half_life, log_keys=("d_loss", "g_loss", "r1"),
-                   evaluate=evaluate, eval_every=settings.eval_every, checkpoint=checkpoint,
-                   checkpoint_every=settings.checkpoint_every, generator_params=g_params)
+    core = GANCore.of(generator, discriminator, settings, seed=seed, log_keys=("d_loss", "g_loss", "r1"),
+                      evaluate=evaluate, checkpoint=checkpoint, generator_params=g_params)
     rng = core.rng
     augment = (lambda x: diff_augment(x, generator=rng)) if settings.augment else (lambda x: x)
 
@@ -113,9 +101,10 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
         flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(-1), real)
 
-        with torch.no_grad():
+        with torch.no_grad(), core.autocast():
             fake = sample_fakes()
-        d_loss = nonsaturating_d(discriminator(augment(real)), discriminator(augment(fake)))
+        with core.autocast():
+            d_loss = nonsaturating_d(discriminator(augment(real)), discriminator(augment(fake)))
         r1 = core.zero()
         if step % settings.r1_every == 0:
             real_r = real.detach().requires_grad_(True)
@@ -125,8 +114,8 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
         d_loss.backward()
         core.opt_d.step()
 
-        fake = sample_fakes()
-        g_loss = nonsaturating_g(discriminator(augment(fake)))
+        with core.autocast():
+            g_loss = nonsaturating_g(discriminator(augment(sample_fakes())))
         core.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         core.opt_g.step()

@@ -13,7 +13,9 @@ uninterrupted one would.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -25,6 +27,32 @@ from portraitlib.device import device_of, seeded_generator
 from portraitlib.training.checkpoint import TrainingCheckpoint
 
 
+@dataclass(frozen=True)
+class GANSettings:
+    """What the 2D and 3D GAN loops share; each loop's settings add its own fields."""
+
+    steps: int
+    """Optimiser steps (one D and one G update each)."""
+    batch: int = 4
+    """Images per step."""
+    lr: float = 0.002
+    """Adam learning rate of G and D."""
+    r1_gamma: float = 1.0
+    """R1 weight (applied as gamma / 2 every ``r1_every`` steps, scaled by the interval)."""
+    r1_every: int = 16
+    """Lazy R1 interval."""
+    ema_half_life: float = 500.0
+    """Images after which the EMA weight of old parameters halves (StyleGAN2's ema_kimg, in images)."""
+    eval_every: int = 0
+    """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
+    checkpoint_every: int = 100
+    """Steps between resumable checkpoints (when a path is given)."""
+    bf16: bool = False
+    """Run G's and D's forward passes of the losses under bf16 autocast on CUDA (the profile's
+    ``precision``); R1, the density regulariser, EMA and the optimisers stay in fp32. No effect on
+    other devices."""
+
+
 class GANCore:
     """The shared state of one GAN training run; see the module docstring."""
 
@@ -32,9 +60,10 @@ class GANCore:
                  batch: int, ema_half_life: float, log_keys: tuple[str, ...],
                  evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
                  checkpoint: Path | None = None, checkpoint_every: int = 100,
-                 generator_params: Iterable[nn.Parameter] | None = None):
+                 generator_params: Iterable[nn.Parameter] | None = None, bf16: bool = False):
         self.generator, self.discriminator = generator, discriminator
         self.device = device_of(generator)
+        self.bf16 = bf16 and self.device.type == "cuda"
         self.rng = seeded_generator(seed, self.device)
         torch.manual_seed(seed)
         self.g_ema = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -49,6 +78,19 @@ class GANCore:
         self.start, log, self.best = self.state.restore(generator=self.rng) if self.state else (0, {}, None)
         self.log = log or {**{k: [] for k in log_keys}, "eval": [], "best_step": None}
         self.total = 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast of the forward passes when the settings ask for it on CUDA, else nothing."""
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    @classmethod
+    def of(cls, generator: nn.Module, discriminator: nn.Module, settings: GANSettings, *, seed: int,
+           log_keys: tuple[str, ...], **options) -> "GANCore":
+        """The core of a run with ``settings`` (``options``: evaluate, checkpoint, generator_params)."""
+        return cls(generator, discriminator, seed=seed, lr=settings.lr, r1_every=settings.r1_every,
+                   batch=settings.batch, ema_half_life=settings.ema_half_life, log_keys=log_keys,
+                   eval_every=settings.eval_every, checkpoint_every=settings.checkpoint_every, bf16=settings.bf16,
+                   **options)
 
     def zero(self) -> torch.Tensor:
         """A 0-d zero on the training device (for loss terms that are off this step)."""

@@ -26,8 +26,9 @@ from portraitlib.training.checkpoint import TrainingCheckpoint
 
 
 @dataclass(frozen=True)
-class InversionSettings:
-    """How an encoder (and optionally its generator) is trained."""
+class EncoderTrainingSettings:
+    """What every encoder training shares (the 2D inversion here, the 3D VAE warm start in
+    :mod:`portraitlib.training.warm3d`); each adds its own terms."""
 
     steps: int
     """Optimiser steps."""
@@ -38,15 +39,21 @@ class InversionSettings:
     generator_lr: float = 0.0
     """Adam learning rate of the generator; 0 keeps it frozen (the usual inversion)."""
     kl_weight: float = 2e-4
-    """Weight of the KL term (summed over layers and dimensions); hierarchical VAE only."""
+    """Weight of the KL term (summed over layers and dimensions); VAE encoders only."""
     perceptual_weight: float = 0.5
     """Weight of the perceptual (LPIPS) distance, when a perceptual net is given."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints (when a path is given)."""
+
+
+@dataclass(frozen=True)
+class InversionSettings(EncoderTrainingSettings):
+    """How a 2D encoder (and optionally its generator) is trained."""
+
     identity_weight: float = 0.1
     """Weight of the identity distance, when an identity net is given."""
     identity_batch: int = 4
     """Images per step that the identity loss sees."""
-    checkpoint_every: int = 200
-    """Steps between resumable checkpoints (when a path is given)."""
 
 
 def encode(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
@@ -123,13 +130,22 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
         k = settings.identity_batch
         idl = identity.distance(y[:k], x[:k]).mean() if identity is not None else x.new_zeros(())
         loss = l1 + settings.perceptual_weight * lp + settings.identity_weight * idl + settings.kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for name, value in (("loss", loss), ("l1", l1), ("perceptual", lp), ("identity", idl), ("kl", kl)):
-            log[name].append(value.item())
-        done = step + 1
-        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            state.save(step=done, log=log, generator=rng)
+        update(opt, loss, log=log, terms={"loss": loss, "l1": l1, "perceptual": lp, "identity": idl, "kl": kl},
+               step=step, settings=settings, state=state, rng=rng)
     generator.requires_grad_(False)
     return encoder.eval(), log
+
+
+def update(opt: torch.optim.Optimizer, loss: torch.Tensor, *, log: dict[str, list], terms: dict[str, torch.Tensor],
+           step: int, settings: EncoderTrainingSettings, state: TrainingCheckpoint | None,
+           rng: torch.Generator) -> None:
+    """One optimiser step on ``loss`` of an encoder training, its ``terms`` appended to ``log``, and
+    the resumable checkpoint when one is due (every ``settings.checkpoint_every`` steps, and last)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    for name, value in terms.items():
+        log[name].append(value.item())
+    done = step + 1
+    if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
+        state.save(step=done, log=log, generator=rng)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from portraitlib.device import seeded_generator
 
 
+@torch.enable_grad()  # a study may first need the network inside a caller's no_grad block
 def fit(make: Callable[[], nn.Module], loss_of_batch: Callable[[nn.Module, torch.Tensor, torch.Generator], torch.Tensor],
         *, n: int, epochs: int, seed: int, batch: int = 64, lr: float = 2e-3, device: torch.device | str = "cpu",
         desc: str | None = None) -> tuple[nn.Module, list[float]]:

@@ -27,32 +27,22 @@ from portraitlib import cameras
 from portraitlib.device import draw_batch
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
-from portraitlib.training.inversion import encoder_training
+from portraitlib.training.inversion import EncoderTrainingSettings, encoder_training, update
 from portraitlib.training.eg3d import raw_like
 
 
 @dataclass(frozen=True)
-class VAE3DSettings:
+class VAE3DSettings(EncoderTrainingSettings):
     """How the z-space encoder (and optionally its tri-plane generator) is trained."""
 
-    steps: int
-    """Optimiser steps."""
     batch: int = 4
     """Photos per step."""
-    lr: float = 1e-3
-    """Adam learning rate of the encoder."""
-    generator_lr: float = 0.0
-    """Adam learning rate of the generator; 0 keeps it frozen (inversion only)."""
-    depth_weight: float = 1.0
-    """Weight of the L1 to the true depth (ray distance), when depth is given."""
-    perceptual_weight: float = 0.5
-    """Weight of the perceptual distance, when a perceptual net is given."""
     kl_weight: float = 1e-3
     """Weight of the KL divergence (summed over z's dimensions) to N(0, I)."""
+    depth_weight: float = 1.0
+    """Weight of the L1 to the true depth (ray distance), when depth is given."""
     swap_probability: float = 0.5
     """Chance that the mapping is conditioned on another photo's camera."""
-    checkpoint_every: int = 200
-    """Steps between resumable checkpoints (when a path is given)."""
 
 
 def frontal_labels(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -110,13 +100,7 @@ def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, 
         lp = perceptual((out["image"] + 1) / 2, x).mean() if perceptual is not None else x.new_zeros(())
         kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
         loss = l1 + settings.depth_weight * dep + settings.perceptual_weight * lp + settings.kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for name, value in (("loss", loss), ("l1", l1), ("depth", dep), ("perceptual", lp), ("kl", kl)):
-            log[name].append(value.item())
-        done = step + 1
-        if state and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            state.save(step=done, log=log, generator=rng)
+        update(opt, loss, log=log, terms={"loss": loss, "l1": l1, "depth": dep, "perceptual": lp, "kl": kl},
+               step=step, settings=settings, state=state, rng=rng)
     generator.requires_grad_(False)
     return encoder.eval(), log

@@ -59,22 +59,26 @@ def split_generator(seed: int, split: str, look: str = "real") -> torch.Generato
 
 
 def render_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, config: WorldConfig,
-               scene: Scene | None = None, batch: int = 64, progress: str | None = None) -> WorldSet:
+               scene: Scene | None = None, batch: int = 64, progress: str | None = None,
+               device: torch.device | str = "cpu") -> WorldSet:
     """Render identities ``latents`` (N, D) at ``angles`` (N, 3) in ``look``; the ground truth of
-    any look at any camera. ``scene`` gives per-image light and background (real look)."""
+    any look at any camera. ``scene`` gives per-image light and background (real look). The
+    renderer runs on ``device``; the set comes back on the CPU (where data sets are kept)."""
     style = get_style(look)
-    c2w = cameras.orbit_camera(angles[:, 0], angles[:, 1], angles[:, 2])
+    angles_d = angles.to(device)
+    c2w = cameras.orbit_camera(angles_d[:, 0], angles_d[:, 1], angles_d[:, 2])
+    latents_d, scene = latents.to(device), None if scene is None else scene.to(device)
     parts = []
     steps = range(0, len(latents), batch)
     for start in tqdm(steps, desc=progress, disable=progress is None, leave=False):
         rows = slice(start, start + batch)
-        out = render(params_from_latent(latents[rows]), c2w[rows], resolution=config.image_size, style=style,
+        out = render(params_from_latent(latents_d[rows]), c2w[rows], resolution=config.image_size, style=style,
                      scene=None if scene is None else scene.index(rows), supersample=config.supersample,
                      steps=config.trace_steps)
         parts.append(out)
-    return WorldSet(look=look, images=torch.cat([p.rgb for p in parts]), labels=cameras.make_labels(c2w),
+    return WorldSet(look=look, images=torch.cat([p.rgb for p in parts]).cpu(), labels=cameras.make_labels(c2w).cpu(),
                     angles=angles.clone(), latents=latents.clone(),
-                    depth=torch.cat([p.depth for p in parts]), mask=torch.cat([p.mask for p in parts]))
+                    depth=torch.cat([p.depth for p in parts]).cpu(), mask=torch.cat([p.mask for p in parts]).cpu())
 
 
 def _real_draws(n: int, *, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor, Scene]:
@@ -84,10 +88,12 @@ def _real_draws(n: int, *, split: str, seed: int) -> tuple[torch.Tensor, torch.T
     return latents, angles, Scene.sample(n, generator=g)
 
 
-def make_real_set(n: int, *, split: str, seed: int, config: WorldConfig) -> WorldSet:
+def make_real_set(n: int, *, split: str, seed: int, config: WorldConfig, device: torch.device | str = "cpu"
+                  ) -> WorldSet:
     """The "real photo" set (CelebA-HQ stand-in): FFHQ-like poses and varied light."""
     latents, angles, scene = _real_draws(n, split=split, seed=seed)
-    return render_set(latents, angles, look="real", config=config, scene=scene, progress=f"world real/{split}")
+    return render_set(latents, angles, look="real", config=config, scene=scene, progress=f"world real/{split}",
+                      device=device)
 
 
 def real_scene(n: int, *, split: str, seed: int) -> Scene:
@@ -96,22 +102,26 @@ def real_scene(n: int, *, split: str, seed: int) -> Scene:
     return _real_draws(n, split=split, seed=seed)[2]
 
 
-def make_exemplars(style: str, n: int, *, seed: int, config: WorldConfig) -> WorldSet:
+def make_exemplars(style: str, n: int, *, seed: int, config: WorldConfig, device: torch.device | str = "cpu"
+                   ) -> WorldSet:
     """~20 unpaired exemplars of a style: other identities, mostly frontal as artists draw."""
     g = split_generator(seed, "exemplars", style)
     latents = sample_latents(n, generator=g)
     angles = cameras.sample_poses(n, generator=g, kind="artist")
-    return render_set(latents, angles, look=style, config=config, progress=f"world exemplars/{style}")
+    return render_set(latents, angles, look=style, config=config, progress=f"world exemplars/{style}", device=device)
 
 
-def make_true_stylized(style: str, *, split: str, n: int, seed: int, config: WorldConfig) -> WorldSet:
+def make_true_stylized(style: str, *, split: str, n: int, seed: int, config: WorldConfig,
+                       device: torch.device | str = "cpu") -> WorldSet:
     """The world's answer key for a real split of ``n`` photos: each photo's identity rendered in
     ``style`` at the photo's camera, i.e. what a perfect stylization of that photo looks like."""
     latents, angles, _ = _real_draws(n, split=split, seed=seed)
-    return render_set(latents, angles, look=style, config=config, progress=f"world truth/{split}/{style}")
+    return render_set(latents, angles, look=style, config=config, progress=f"world truth/{split}/{style}",
+                      device=device)
 
 
-def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: str, config: WorldConfig) -> WorldSet:
+def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: str, config: WorldConfig,
+                 device: torch.device | str = "cpu") -> WorldSet:
     """:func:`render_set` (no scene: the styled looks) through the artefact cache, keyed by the world
     config, the look and a digest of the identities (N, D) and cameras (N, 3): notebooks that score
     against the same true views render them once."""
@@ -120,7 +130,7 @@ def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: st
     fields = ("images", "labels", "angles", "latents", "depth", "mask")
 
     def build() -> dict:
-        views = render_set(latents, angles, look=look, config=config)
+        views = render_set(latents, angles, look=look, config=config, device=device)
         return {name: getattr(views, name) for name in fields}
 
     stored = cache.get_or_build(f"world-views-{look}", {"world": dataclasses.asdict(config), "look": look,
@@ -129,7 +139,7 @@ def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: st
 
 
 def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int,
-                  config: WorldConfig) -> WorldSet:
+                  config: WorldConfig, device: torch.device | str = "cpu") -> WorldSet:
     """Images of every look at poses spread over yaw +-45 and pitch +-20 (``train``), or at
     FFHQ-like poses (``test``), with new identities: data of the pose regressor."""
     g = torch.Generator(device="cpu").manual_seed(seed * 10_000 + 7_000 + SPLIT_SEEDS[split])
@@ -140,18 +150,18 @@ def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: 
         angles = cameras.sample_poses(n_per_look, generator=g, kind=kind)
         scene = Scene.sample(n_per_look, generator=g) if look == "real" else None
         sets.append(render_set(latents, angles, look=look, config=config, scene=scene,
-                               progress=f"world pose/{split}/{look}"))
+                               progress=f"world pose/{split}/{look}", device=device))
     return concat(sets)
 
 
 def cached_pose_set(*, cache, n_per_look: int, looks: tuple[str, ...], split: str, seed: int,
-                    config: WorldConfig) -> WorldSet:
+                    config: WorldConfig, device: torch.device | str = "cpu") -> WorldSet:
     """:func:`make_pose_set` through the artefact cache: the pose regressor and the look classifier
     train on the same renders, made once."""
     fields = ("images", "labels", "angles", "latents", "depth", "mask")
 
     def build() -> dict:
-        views = make_pose_set(n_per_look, looks=looks, split=split, seed=seed, config=config)
+        views = make_pose_set(n_per_look, looks=looks, split=split, seed=seed, config=config, device=device)
         return {name: getattr(views, name) for name in fields}
 
     key = {"world": dataclasses.asdict(config), "looks": list(looks), "n_per_look": n_per_look, "split": split,
@@ -213,21 +223,22 @@ def load_groundtruth(folder: Path) -> dict:
     return safe_torch_load(Path(folder) / "groundtruth.pt")
 
 
-def study_datasets(*, cache, config: WorldConfig, seed: int) -> dict[str, Path]:
+def study_datasets(*, cache, config: WorldConfig, seed: int, device: torch.device | str = "cpu") -> dict[str, Path]:
     """The world's data sets of a study, built on first use and cached in EG3D layout.
 
     Keys: ``real_train``, ``real_test``, and for each style of ``config`` ``exemplars_<style>`` and
     ``truth_test_<style>`` (the held-out photos' true stylizations, :func:`make_true_stylized`).
-    Any notebook may call this; the first call renders, later ones read the cache.
+    Any notebook may call this; the first call renders (on ``device``), later ones read the cache.
     """
     world = dataclasses.asdict(config)
-    makers = {"real_train": lambda: make_real_set(config.n_train, split="train", seed=seed, config=config),
-              "real_test": lambda: make_real_set(config.n_test, split="test", seed=seed, config=config)}
+    makers = {"real_train": lambda: make_real_set(config.n_train, split="train", seed=seed, config=config,
+                                                  device=device),
+              "real_test": lambda: make_real_set(config.n_test, split="test", seed=seed, config=config, device=device)}
     for style in config.styles:
         makers[f"exemplars_{style}"] = lambda style=style: make_exemplars(style, config.n_exemplars, seed=seed,
-                                                                          config=config)
+                                                                          config=config, device=device)
         makers[f"truth_test_{style}"] = lambda style=style: make_true_stylized(style, split="test", n=config.n_test,
-                                                                               seed=seed, config=config)
+                                                                               seed=seed, config=config, device=device)
     return {name: cache.folder(f"world-{name}", {"world": world, "set": name, "code": module_version(__name__)},
                                lambda tmp, make=make: save_eg3d(make(), tmp))
             for name, make in makers.items()}

@@ -48,7 +48,8 @@ def capsule(p, a, b, radius: float):
 
 def _vec(h: HeadParams, *components) -> torch.Tensor:
     """Stack per-head components (each (N,) or a float) into (N, 3)."""
-    return torch.stack([c if isinstance(c, torch.Tensor) else torch.full((len(h),), float(c))
+    device = h.head_width.device
+    return torch.stack([c if isinstance(c, torch.Tensor) else torch.full((len(h),), float(c), device=device)
                         for c in components], -1)
 
 
@@ -56,7 +57,7 @@ def eye_centres(h: HeadParams) -> torch.Tensor:
     """Eyeball centres (N, 2, 3): the subject's right eye (world -x) first."""
     x = 0.062 * h.eye_spacing
     right = _vec(h, -x, 0.045, 0.150)
-    return torch.stack((right, right * torch.tensor([-1.0, 1.0, 1.0])), 1)
+    return torch.stack((right, right * torch.tensor([-1.0, 1.0, 1.0], device=right.device)), 1)
 
 
 def eye_radius(h: HeadParams) -> torch.Tensor:
@@ -79,7 +80,7 @@ def head_parts(p: torch.Tensor, h: HeadParams) -> torch.Tensor:
     tip = ellipsoid(p, _vec(h, 0, -0.005 - 0.055 * h.nose_length, 0.2 + 0.035 * h.nose_protrusion),
                     _vec(h, 0.026 * h.nose_width, 0.022, 0.024))
     skin = smooth_union(skin, smooth_union(bridge, tip, 0.02), 0.02)
-    neck = torch.maximum((p[..., [0, 2]] - torch.tensor([0.0, -0.03])).norm(dim=-1) - 0.085,
+    neck = torch.maximum((p[..., [0, 2]] - torch.tensor([0.0, -0.03], device=p.device)).norm(dim=-1) - 0.085,
                          (p[..., 1] + 0.36).abs() - 0.26)  # from y = -0.62 up to -0.1
     skin = smooth_union(skin, neck, 0.05)
     centres, radius = eye_centres(h), _col(eye_radius(h))
@@ -93,7 +94,7 @@ def head_parts(p: torch.Tensor, h: HeadParams) -> torch.Tensor:
         brows = torch.minimum(brows, ellipsoid(p, brow_centre, _vec(h, 0.036, 0.0075 * h.brow_thickness, 0.012)))
     mouth = _vec(h, 0.042 * h.mouth_width, 0.011 * h.lip_fullness, 0.02)
     lips = torch.minimum(ellipsoid(p, _vec(h, 0, -0.094, 0.176), mouth),
-                         ellipsoid(p, _vec(h, 0, -0.117, 0.170), mouth * torch.tensor([0.9, 1.1, 1.0])))
+                         ellipsoid(p, _vec(h, 0, -0.117, 0.170), mouth * torch.tensor([0.9, 1.1, 1.0], device=p.device)))
     hair = _hair(p, h)
     glasses = _glasses(p, h, centres) + _ABSENT * (1 - _col(h.glasses))
     hat = torch.maximum(ellipsoid(p, _vec(h, 0, 0.085, -0.03), _vec(h, 0.2 * hw * h.hair_volume, 0.235 * hh, 0.232 * hd)),
@@ -113,7 +114,7 @@ def _hair(p, h: HeadParams):
 
 
 def _glasses(p, h: HeadParams, centres):
-    rim = torch.full(p.shape[:2], _ABSENT)
+    rim = torch.full(p.shape[:2], _ABSENT, device=p.device)
     z = 0.205
     for e in range(2):
         c = centres[:, e].clone()

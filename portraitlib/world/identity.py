@@ -41,12 +41,13 @@ def palette(colours: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
     scaled = position.clamp(0, 1) * (len(colours) - 1)
     low = scaled.floor().long().clamp(max=len(colours) - 2)
     frac = (scaled - low).unsqueeze(-1)
+    colours = colours.to(position.device)
     return colours[low] * (1 - frac) + colours[low + 1] * frac
 
 
 def hue_colour(hue: torch.Tensor, *, saturation: float = 0.7, value: float = 0.75) -> torch.Tensor:
     """RGB (N, 3) of hues (N,) in [0, 1]."""
-    k = (torch.tensor([5.0, 3.0, 1.0]) + hue.unsqueeze(-1) * 6) % 6
+    k = (torch.tensor([5.0, 3.0, 1.0], device=hue.device) + hue.unsqueeze(-1) * 6) % 6
     return value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
@@ -109,4 +110,4 @@ def params_from_latent(z: torch.Tensor) -> HeadParams:
 
 def sample_latents(n: int, *, generator: torch.Generator) -> torch.Tensor:
     """(n, LATENT_DIM) standard-normal identity latents."""
-    return torch.randn(n, LATENT_DIM, generator=generator)
+    return torch.randn(n, LATENT_DIM, generator=generator, device=generator.device)

@@ -1,4 +1,5 @@
-"""Sphere-tracing renderer of the head world: RGB, depth, mask, normals and parts, on the CPU.
+"""Sphere-tracing renderer of the head world: RGB, depth, mask, normals and parts, on the device
+of the cameras.
 
 Rays follow EG3D's cameras (``portraitlib.cameras.rays``). Depth is the distance along the unit
 ray, like EG3D's; background pixels get the far plane. Images are in [0, 1].
@@ -36,22 +37,26 @@ class Scene:
     """Background colour, (N, 3)."""
 
     @staticmethod
-    def studio(n: int) -> "Scene":
+    def studio(n: int, *, device: torch.device | str = "cpu") -> "Scene":
         """A neutral scene: light from upper left front, grey-blue background."""
-        return Scene(light=light_direction(torch.full((n,), -30.0), torch.full((n,), 30.0)),
-                     ambient=torch.full((n,), 0.35), background=torch.tensor([0.6, 0.65, 0.7]).repeat(n, 1))
+        return Scene(light=light_direction(torch.full((n,), -30.0, device=device), torch.full((n,), 30.0, device=device)),
+                     ambient=torch.full((n,), 0.35, device=device),
+                     background=torch.tensor([0.6, 0.65, 0.7], device=device).repeat(n, 1))
 
     @staticmethod
     def sample(n: int, *, generator: torch.Generator) -> "Scene":
         """Varied photo conditions: light azimuth +-70, elevation 0..55 deg, ambient 0.2..0.5,
         muted background colours."""
-        u = torch.rand(n, 6, generator=generator)
+        u = torch.rand(n, 6, generator=generator, device=generator.device)
         light = light_direction(u[:, 0] * 140 - 70, u[:, 1] * 55)
         background = hue_colour(u[:, 2], saturation=0.35, value=0.55) * 0.5 + u[:, 3:4] * 0.45
         return Scene(light=light, ambient=0.2 + 0.3 * u[:, 4], background=background.clamp(0, 1))
 
     def index(self, idx) -> "Scene":
         return Scene(self.light[idx], self.ambient[idx], self.background[idx])
+
+    def to(self, device: torch.device | str) -> "Scene":
+        return Scene(self.light.to(device), self.ambient.to(device), self.background.to(device))
 
 
 def light_direction(azimuth: torch.Tensor, elevation: torch.Tensor) -> torch.Tensor:
@@ -87,23 +92,24 @@ def render(heads: HeadParams, cam2world: torch.Tensor, *, resolution: int = 64,
     n = len(heads)
     if cam2world.shape != (n, 4, 4):
         raise ValueError(f"need one camera (N, 4, 4) per head; got {tuple(cam2world.shape)} for {n} heads")
+    device = cam2world.device
     heads = style.apply_geometry(heads)
-    scene = scene or Scene.studio(n)
+    scene = scene or Scene.studio(n, device=device)
     res = resolution * supersample
     origins, dirs = rays(cam2world.float(), res)
     origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    owner = torch.arange(n).repeat_interleave(res * res)
+    owner = torch.arange(n, device=device).repeat_interleave(res * res)
     t, hit = _trace(origins, dirs, owner, heads, steps)
 
     pixels = origins.shape[0]
     colour = scene.background[owner].clone()
     if style.background is not None:
-        colour[:] = torch.tensor(style.background)
+        colour[:] = torch.tensor(style.background, device=device)
     else:  # a soft vertical gradient, like a studio backdrop
-        v = (torch.arange(res, dtype=torch.float32) + 0.5) / res
+        v = (torch.arange(res, dtype=torch.float32, device=device) + 0.5) / res
         colour *= (1.08 - 0.16 * v).repeat_interleave(res).repeat(n).unsqueeze(-1)
-    normal = torch.zeros(pixels, 3)
-    part = torch.full((pixels,), -1, dtype=torch.long)
+    normal = torch.zeros(pixels, 3, device=device)
+    part = torch.full((pixels,), -1, dtype=torch.long, device=device)
     idx = hit.nonzero().squeeze(1)
     if idx.numel():
         points = origins[idx] + t[idx, None] * dirs[idx]
@@ -131,10 +137,12 @@ def render(heads: HeadParams, cam2world: torch.Tensor, *, resolution: int = 64,
 def _envelope(points):
     """Exact distance (M,) to a union of a sphere and two capsules that contains every head the
     parameter ranges and styles allow; a lower bound of the head's SDF, and cheap."""
-    head = (points - torch.tensor([0.0, 0.03, 0.0])).norm(dim=-1) - 0.4
+    device = points.device
+    head = (points - torch.tensor([0.0, 0.03, 0.0], device=device)).norm(dim=-1) - 0.4
     back = points.clone()
     back[:, 1] = back[:, 1].clamp(-0.5, 0.0)
-    hair = (points - back * torch.tensor([0.0, 1.0, 0.0]) - torch.tensor([0.0, 0.0, -0.1])).norm(dim=-1) - 0.24
+    hair = (points - back * torch.tensor([0.0, 1.0, 0.0], device=device)
+            - torch.tensor([0.0, 0.0, -0.1], device=device)).norm(dim=-1) - 0.24
     side = points[:, 0].clamp(-0.15, 0.15)
     body = (points - torch.stack((side, torch.full_like(side, -0.5), torch.full_like(side, -0.06)), -1)).norm(dim=-1) - 0.2
     return torch.minimum(torch.minimum(head, hair), body)
@@ -145,7 +153,7 @@ def _trace(origins, dirs, owner, heads, steps):
 
     Rays first step by the distance to a cheap envelope; only rays within ``_NEAR_ENVELOPE`` of it
     pay for the full head SDF (every step counts toward ``steps`` either way)."""
-    oc = origins - _BOUND_CENTRE
+    oc = origins - _BOUND_CENTRE.to(origins.device)
     b = (oc * dirs).sum(-1)
     disc = b * b - ((oc * oc).sum(-1) - _BOUND_RADIUS ** 2)
     inside = disc > 0
@@ -172,22 +180,23 @@ def _trace(origins, dirs, owner, heads, steps):
 def _normals(points, heads):
     """Unit normals (M, 3) from the SDF by tetrahedral differences."""
     e = 5e-4
-    k = torch.tensor([[1, -1, -1], [-1, -1, 1], [-1, 1, -1], [1, 1, 1]], dtype=torch.float32)
+    k = torch.tensor([[1, -1, -1], [-1, -1, 1], [-1, 1, -1], [1, 1, 1]], dtype=torch.float32, device=points.device)
     offsets = points.unsqueeze(1) + e * k  # (M, 4, 3)
     values = head_sdf(offsets.reshape(-1, 1, 3), _repeat(heads, 4)).reshape(-1, 4)
     return F.normalize((values.unsqueeze(-1) * k).sum(1), dim=-1)
 
 
 def _repeat(heads: HeadParams, times: int) -> HeadParams:
-    return heads.index(torch.arange(len(heads)).repeat_interleave(times))
+    return heads.index(torch.arange(len(heads), device=heads.head_width.device).repeat_interleave(times))
 
 
 def _base_colour(points, part, heads, style: StyleSpec):
     """Material colour (M, 3) of each surface point."""
+    device = points.device
     skin = palette(SKIN_PALETTE, heads.skin_tone)
     # Cheeks a little redder, as in photos.
     blush = torch.exp(-((points[:, 0].abs() - 0.085) ** 2 + (points[:, 1] + 0.035) ** 2) / 0.0015)
-    skin = skin * (1 - 0.18 * blush[:, None]) + torch.tensor([0.85, 0.35, 0.35]) * 0.18 * blush[:, None]
+    skin = skin * (1 - 0.18 * blush[:, None]) + torch.tensor([0.85, 0.35, 0.35], device=device) * 0.18 * blush[:, None]
     hair = palette(HAIR_PALETTE, heads.hair_colour)
     colours = torch.stack((
         skin,
@@ -195,31 +204,32 @@ def _base_colour(points, part, heads, style: StyleSpec):
         hair * 0.7,
         palette(LIP_PALETTE, heads.lip_colour) * (0.7 + 0.3 * skin),
         hair,
-        torch.tensor([0.08, 0.08, 0.1]).expand_as(skin),
+        torch.tensor([0.08, 0.08, 0.1], device=device).expand_as(skin),
         hue_colour(heads.hat_colour, saturation=0.75, value=0.8),
         hue_colour((heads.hat_colour + 0.4) % 1, saturation=0.4, value=0.55),
     ), 1)
-    colour = colours[torch.arange(len(part)), part]
+    colour = colours[torch.arange(len(part), device=device), part]
     if style.monochrome is not None:
-        colour = torch.tensor(style.monochrome).expand_as(colour).clone()
+        colour = torch.tensor(style.monochrome, device=device).expand_as(colour).clone()
     grey = colour.mean(-1, keepdim=True)
     colour = grey + style.saturation * (colour - grey)
-    colour = colour * (1 - style.tint_amount) + torch.tensor(style.tint) * style.tint_amount * colour.mean(-1, keepdim=True) * 2
+    colour = colour * (1 - style.tint_amount) + torch.tensor(style.tint, device=device) * style.tint_amount * colour.mean(-1, keepdim=True) * 2
     return (colour * style.value).clamp(0, 1)
 
 
 def _eye_colour(points, heads, style):
     centres = eye_centres(heads)  # (M, 2, 3)
     nearest = (points.unsqueeze(1) - centres).norm(dim=-1).argmin(1)
-    centre = centres[torch.arange(len(points)), nearest]
+    device = points.device
+    centre = centres[torch.arange(len(points), device=device), nearest]
     outward = F.normalize(points - centre, dim=-1)
     gaze = F.normalize(torch.stack((heads.gaze_x, heads.gaze_y, torch.ones_like(heads.gaze_x)), -1), dim=-1)
     angle = torch.acos((outward * gaze).sum(-1).clamp(-1, 1))
-    white = torch.tensor([0.93, 0.92, 0.88]).expand(len(points), 3)
+    white = torch.tensor([0.93, 0.92, 0.88], device=device).expand(len(points), 3)
     if not style.iris:
         return white
     iris = palette(IRIS_PALETTE, heads.iris_colour)
-    pupil = torch.tensor([0.03, 0.03, 0.04]).expand_as(iris)
+    pupil = torch.tensor([0.03, 0.03, 0.04], device=device).expand_as(iris)
     # Iris and pupil as angular caps around the gaze; their size grows with the eye radius on
     # screen only, so stylized big eyes keep their proportions.
     colour = torch.where((angle < 0.62)[:, None], iris, white)
@@ -237,15 +247,16 @@ def _texture(points, normal, style: StyleSpec):
         grain = torch.sin(2.1 * s * x + 1.3) * torch.sin(1.7 * s * y + 0.4) * torch.sin(1.9 * s * z + 2.2)
         vein = torch.sin(0.4 * s * (x + y) + 3 * torch.sin(0.3 * s * z))
         return 1 + style.texture_strength * (0.6 * grain + 0.4 * vein)
-    return torch.ones(len(points))
+    return torch.ones(len(points), device=points.device)
 
 
 def _shade(points, normal, dirs, part, heads, scene: Scene, style: StyleSpec):
     """Lit colour (M, 3) of surface points."""
     base = _base_colour(points, part, heads, style) * _texture(points, normal, style)[:, None]
+    device, m = points.device, len(points)
     light = scene.light if style.light is None else light_direction(
-        torch.full((len(points),), style.light[0]), torch.full((len(points),), style.light[1]))
-    ambient = scene.ambient if style.ambient is None else torch.full((len(points),), style.ambient)
+        torch.full((m,), style.light[0], device=device), torch.full((m,), style.light[1], device=device))
+    ambient = scene.ambient if style.ambient is None else torch.full((m,), style.ambient, device=device)
     diffuse = (normal * light).sum(-1).clamp_min(0)
     if style.shading == "cel":
         levels = style.cel_levels
@@ -260,7 +271,7 @@ def _shade(points, normal, dirs, part, heads, scene: Scene, style: StyleSpec):
     colour = base * shade[:, None]
     if style.specular > 0:
         half = F.normalize(light - dirs, dim=-1)
-        shiny = torch.tensor([0.3, 1.0, 0.2, 0.6, 0.4, 1.0, 0.2, 0.1])[part]
+        shiny = torch.tensor([0.3, 1.0, 0.2, 0.6, 0.4, 1.0, 0.2, 0.1], device=device)[part]
         colour = colour + style.specular * shiny[:, None] * (normal * half).sum(-1).clamp_min(0)[:, None] ** 30
     return colour.clamp(0, 1)
 
@@ -270,7 +281,7 @@ _INKED_PARTS = torch.tensor([0, 1, -1, 0, 4, 5, 6, 7])  # lips and brows merge i
 
 def _outline(rgb, depth, part, *, width: float, ink):
     """Ink lines about ``width`` pixels wide where depth jumps or the part changes."""
-    region = torch.where(part >= 0, _INKED_PARTS[part.clamp_min(0)], -2)
+    region = torch.where(part >= 0, _INKED_PARTS.to(part.device)[part.clamp_min(0)], -2)
     region = torch.where(region == -1, torch.zeros_like(region), region).float()
     pad_d = F.pad(depth, (0, 1, 0, 1), mode="replicate")
     pad_r = F.pad(region, (0, 1, 0, 1), mode="replicate")
@@ -282,7 +293,7 @@ def _outline(rgb, depth, part, *, width: float, ink):
     radius = int(width // 2)
     if radius > 0:
         edges = F.max_pool2d(edges.float(), 2 * radius + 1, stride=1, padding=radius) > 0
-    ink_colour = torch.tensor(ink).view(1, 3, 1, 1)
+    ink_colour = torch.tensor(ink, device=rgb.device).view(1, 3, 1, 1)
     return torch.where(edges, ink_colour, rgb)
 
 

@@ -1,0 +1,198 @@
+"""G_world's pretraining loop: optional 3D distillation of the world, then depth-guided rendered regression.
+
+    pool = make_pool(n=4096, z_dim=128, config=world, seed=0)          # photos + truth (CPU)
+    held_out = make_eval_set(n=32, z_dim=128, config=world, seed=0)    # new identities, yaw -30..30
+    G, log = pretrain(G, pool=pool, held_out=held_out, settings=SETTINGS["mini"], seed=0,
+                      checkpoint=Path("out/checkpoint.pt"), lpips=load_lpips("vgg"))
+
+The data stay on the CPU (the world renders and its SDF run there); each batch, its point targets
+and every random draw come from one CPU generator, so a run resumed from its checkpoint is
+bit-identical to an uninterrupted one on the same device. G trains on its own device.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from portraitlib.device import device_of, seeded_generator
+from portraitlib.generator3d import render
+from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
+from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
+from portraitlib.pretrain.world import Views, WorldCodes, point_targets, random_angles, render_views
+from portraitlib.profiles import WorldConfig
+from portraitlib.world.identity import LATENT_DIM
+from portraitlib.quality import face_detection_rate, gate_labels
+from portraitlib.training.checkpoint import TrainingCheckpoint
+from portraitlib.cameras import angles_from_labels
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """How G_world is pretrained (the schedule is in steps; a time budget may stop it earlier)."""
+
+    distill_steps: int
+    """Steps of 3D distillation (density + colour at points; no rendering)."""
+    render_steps: int
+    """Steps of depth-guided rendered regression after it (trains super-resolution and background)."""
+    pool: int
+    """Photos in the training pool: each a new identity, scene and camera."""
+    pool_supersample: int = 1
+    """Anti-aliasing of the pool's renders (the world's sphere tracer runs on the CPU: 2 costs 4x)."""
+    batch: int = 8
+    """Photos per step."""
+    lr: float = 2e-3
+    """Constant Adam learning rate (betas 0, 0.99): a decaying one stalled the probes."""
+    points: int = 2048
+    """Points per photo in a distillation step."""
+    max_yaw: float = 30.0
+    """Training cameras: yaw uniform in +-max_yaw degrees ..."""
+    max_pitch: float = 15.0
+    """... and pitch in +-max_pitch."""
+    swap_probability: float = 0.5
+    """EG3D's pose-conditioning swap of the mapping's camera."""
+    stratified: int = 8
+    """Samples per ray over the whole ray in a rendered step ..."""
+    guided: int = 8
+    """... and around the true depth."""
+    depth_weight: float = 1.0
+    """Weight of the L1 to the true depth in a rendered step."""
+    distill_weight: float = 1.0
+    """Weight of the distillation loss kept beside the rendered loss after the distillation phase."""
+    eval_every: int = 250
+    """Steps between held-out measures."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints."""
+
+
+SETTINGS = {
+    "smoke": PretrainSettings(distill_steps=4, render_steps=4, pool=8, batch=2, points=256, eval_every=4,
+                              checkpoint_every=2),
+    "mini": PretrainSettings(distill_steps=0, render_steps=8000, pool=4096, distill_weight=0.0),
+}
+"""Settings per profile. mini: depth-guided rendering from the start, since on the 16-identity
+overfit probe a 3D-distillation phase first was no faster per second of training."""
+
+
+def route(settings: PretrainSettings) -> str:
+    """What a schedule does, in words (for the model card)."""
+    rendered = (f"{settings.render_steps} steps of depth-guided rendered regression ({settings.stratified} + "
+                f"{settings.guided} samples per ray)")
+    if settings.distill_steps == 0:
+        return rendered
+    kept = f", distillation kept at weight {settings.distill_weight}" if settings.distill_weight > 0 else ""
+    return f"{settings.distill_steps} steps of 3D distillation of density + colour, then {rendered}{kept}"
+
+
+def make_pool(*, n: int, z_dim: int, config: WorldConfig, resolution: int, supersample: int, seed: int,
+              max_yaw: float, max_pitch: float, batch: int = 64, progress: str | None = None
+              ) -> dict[str, torch.Tensor]:
+    """n training photos of new identities in random scenes at random cameras, rendered at G's
+    ``resolution`` R: ``z`` (n, z_dim), ``images`` (n, 3, R, R), ``labels`` (n, 25), ``depth``
+    (n, 1, R, R); CPU tensors."""
+    g = seeded_generator(seed * 10_000 + 9_001)
+    codes = WorldCodes.sample(n, z_dim=z_dim, generator=g)
+    angles = random_angles(n, max_yaw=max_yaw, max_pitch=max_pitch, generator=g)
+    parts = [render_views(codes.index(slice(i, i + batch)), angles[i:i + batch], config=config,
+                                resolution=resolution, supersample=supersample)
+             for i in tqdm(range(0, n, batch), desc=progress, disable=progress is None, leave=False)]
+    return {"z": codes.z, "images": torch.cat([p.images for p in parts]),
+            "labels": torch.cat([p.labels for p in parts]), "depth": torch.cat([p.depth for p in parts])}
+
+
+def make_eval_set(*, n: int, z_dim: int, config: WorldConfig, resolution: int, seed: int) -> dict[str, torch.Tensor]:
+    """n held-out photos (identities and scenes from another stream than the pool) at yaws spread
+    over the quality gate's -30..30, frontal pitch, with their true renders."""
+    codes = WorldCodes.sample(n, z_dim=z_dim, generator=seeded_generator(seed * 10_000 + 9_002))
+    labels = gate_labels(n)
+    views = render_views(codes, angles_from_labels(labels), config=config, resolution=resolution)
+    return {"z": codes.z, "images": views.images, "labels": views.labels, "depth": views.depth}
+
+
+@torch.no_grad()
+def measure(generator: TriPlaneGenerator, held_out: dict[str, torch.Tensor], *, lpips) -> dict[str, float]:
+    """G(z) of the held-out codes at their cameras (standard sampler, mapping at the same camera)
+    against the world's truth: MediaPipe face detection, L1, LPIPS and depth L1 (rays' resolution)."""
+    device = device_of(generator)
+    z, labels, truth = (held_out[k].to(device) for k in ("z", "labels", "images"))
+    out = render(generator, generator.mapping(z, labels), labels)
+    depth = torch.nn.functional.interpolate(held_out["depth"].to(device), size=out["image_depth"].shape[-2:],
+                                            mode="area")
+    return {"face_detection": face_detection_rate(out["image"]),
+            "l1_to_truth": (out["image"] - truth).abs().mean().item(),
+            f"{lpips.name}_to_truth": lpips(out["image"], truth).mean().item(),
+            "depth_l1_to_truth": (out["image_depth"] - depth).abs().mean().item()}
+
+
+def train_step(generator: TriPlaneGenerator, pool: dict[str, torch.Tensor], idx: torch.Tensor, *, distill: bool,
+               rendered: bool, settings: PretrainSettings, rng: torch.Generator) -> tuple[torch.Tensor, dict]:
+    """The loss of one batch ``idx`` of the pool: distillation and/or depth-guided rendering."""
+    device = device_of(generator)
+    c = pool["labels"][idx]
+    c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng).to(device)
+    z, c = pool["z"][idx].to(device), c.to(device)
+    loss, parts = torch.zeros((), device=device), {}
+    if distill:
+        views = Views(images=pool["images"][idx], labels=pool["labels"][idx], depth=pool["depth"][idx])
+        targets = point_targets(pool["z"][idx, :LATENT_DIM], views, points=settings.points, generator=rng)
+        d_loss, parts = distill_loss(generator, z, c_cond, targets)
+        loss = loss + (settings.distill_weight if rendered else 1.0) * d_loss
+    if rendered:
+        out = guided_synthesis(generator, generator.mapping(z, c_cond), c, pool["depth"][idx],
+                               stratified=settings.stratified, guided=settings.guided, generator_rng=rng)
+        r_loss, r_parts = render_loss(out, pool["images"][idx], pool["depth"][idx], depth_weight=settings.depth_weight)
+        loss, parts = loss + r_loss, parts | r_parts
+    return loss, parts
+
+
+def pretrain(generator: TriPlaneGenerator, *, pool: dict[str, torch.Tensor], held_out: dict[str, torch.Tensor],
+             settings: PretrainSettings, seed: int, checkpoint: Path, lpips, minutes: float | None = None,
+             progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
+    """Train ``generator`` (on its device) by ``settings``' schedule from its checkpoint, if any, until
+    the schedule ends or ``minutes`` of training pass (then the checkpoint holds where it stopped).
+
+    Returns G (eval) and the log: ``step``, ``seconds`` (training time of all runs, measuring
+    excluded), ``curve``
+    (one record per ``eval_every`` steps: step, images, seconds, loss parts, held-out measures),
+    ``done`` (whether the schedule finished)."""
+    rng = seeded_generator(seed)
+    opt = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.0, 0.99))
+    state = TrainingCheckpoint(checkpoint, modules={"G": generator}, optimizers={"opt": opt})
+    start, log, _ = state.restore(generator=rng)
+    log = log or {"step": 0, "seconds": 0.0, "curve": [], "done": False}
+    seconds = log["seconds"]
+    total = settings.distill_steps + settings.render_steps
+    began, measuring = time.perf_counter(), 0.0  # wall clock of this invocation; of it, measuring
+    generator.train().requires_grad_(True)
+    bar = tqdm(range(start, total), desc=progress, disable=progress is None, initial=start, total=total)
+    for step in bar:
+        idx = torch.randint(len(pool["z"]), (settings.batch,), generator=rng)
+        rendering = step >= settings.distill_steps
+        loss, parts = train_step(generator, pool, idx, distill=not rendering or settings.distill_weight > 0,
+                                 rendered=rendering, settings=settings, rng=rng)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        done = step + 1
+        bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()}, refresh=False)
+        out_of_time = minutes is not None and time.perf_counter() - began > 60 * minutes
+        now = {"step": done, "seconds": seconds + time.perf_counter() - began - measuring, "done": done == total}
+        if done % settings.eval_every == 0 or done == total or out_of_time:
+            tic = time.perf_counter()
+            generator.eval()
+            record = {"step": done, "images": done * settings.batch, "seconds": round(now["seconds"], 1),
+                      "phase": "render" if rendering else "distill", **parts, **measure(generator, held_out, lpips=lpips)}
+            generator.train()
+            measuring += time.perf_counter() - tic
+            log["curve"].append(record)
+            bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        if done % settings.checkpoint_every == 0 or done == total or out_of_time:
+            log |= now
+            state.save(step=done, log=log, generator=rng)
+        if out_of_time:
+            break
+    bar.close()
+    return generator.eval().requires_grad_(False), log
