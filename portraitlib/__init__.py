@@ -4,7 +4,8 @@ Every notebook imports it the same way, ``import portraitlib as pl``, and opens 
 ``ctx = pl.setup("NN_name", profile=profile, seed=seed)``.
 """
 from portraitlib.cache import ArtifactCache
-from portraitlib.profiles import STYLES, Profile, ProfileError, available_profiles, load_profile
+from portraitlib.profile_loading import available_profiles, load_profile
+from portraitlib.profiles import STYLES, Profile, ProfileError
 from portraitlib.device import pick_device
 from portraitlib.pipeline import Study
 from portraitlib.study import StudyContext, seed_everything, setup

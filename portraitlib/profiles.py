@@ -1,21 +1,16 @@
 """Profiles: the one source of truth for sizes, steps and data sources.
 
 Each profile is a YAML file in ``params/`` (``smoke``, ``mini``, ``paper``). It is loaded into the
-typed dataclasses below; an unknown profile, an unknown key or a value outside its allowed set
+typed dataclasses below (:mod:`portraitlib.profile_loading`); an unknown profile, an unknown key or a value outside its allowed set
 raises :class:`ProfileError` naming the valid choices.
 """
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
-import yaml
-
 from portraitlib.device import DEVICE_CHOICES
-from portraitlib.paths import params_dir
 
 STYLES = ("cartoon", "oil_painting", "comic", "anime", "sculpture")
 """The five artistic styles of the study (the paper's five, with "anime" for its Sam Yang)."""
@@ -383,58 +378,3 @@ def settings_key(config, *, stage: str | None = None) -> dict:
     values = dataclasses.asdict(config)
     return {f.name: values[f.name] for f in dataclasses.fields(config)
             if f.metadata.get("key", True) and (upto is None or f.metadata.get("stage") in upto)}
-
-
-def available_profiles() -> list[str]:
-    """Names of the profiles found in ``params/``, sorted."""
-    return sorted(p.stem for p in params_dir().glob("*.yaml"))
-
-
-def load_profile(name: str) -> Profile:
-    """Load ``params/<name>.yaml`` into a :class:`Profile`, validating every key and value."""
-    valid = available_profiles()
-    if name not in valid:
-        raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(valid)}")
-    raw = yaml.safe_load((params_dir() / f"{name}.yaml").read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ProfileError(f"params/{name}.yaml must hold a mapping, not {type(raw).__name__}")
-    return _build(Profile, {"name": name, **raw}, where=f"params/{name}.yaml")
-
-
-def _build(cls, raw: dict, *, where: str):
-    """Build dataclass ``cls`` from a mapping, checking keys, types and allowed values."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ProfileError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {key: _convert(hints[key], value, where=f"{where}: {key}") for key, value in raw.items()}
-    missing = [f.name for f in fields.values() if f.name not in kwargs
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ProfileError(f"{where}: missing required key(s) {missing}")
-    return cls(**kwargs)
-
-
-def _convert(hint, value, *, where: str):
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ProfileError(f"{where} must be a mapping")
-        return _build(hint, value, where=where)
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ProfileError(f"{where}: {value!r} is not valid; valid values: {list(choices)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ProfileError(f"{where} must be a list")
-        return tuple(value)
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(hint, type) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ProfileError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value

@@ -15,7 +15,7 @@ from portraitlib.cache import atomic_write_bytes
 from portraitlib.agilegan3d.claims import Claim
 from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.paths import reports_dir
-from portraitlib.profiles import load_profile
+from portraitlib.profile_loading import load_profile
 
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
              "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations")

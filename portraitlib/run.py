@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from portraitlib import inventory
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.paths import REPORTS_ENV, notebooks_dir, reports_dir
-from portraitlib.profiles import ProfileError, load_profile
+from portraitlib.profile_loading import load_profile
+from portraitlib.profiles import ProfileError
 from portraitlib.provenance import code_version
 
 

@@ -20,7 +20,8 @@ import torch
 from portraitlib.cache import ArtifactCache, atomic_write_bytes
 from portraitlib.device import configure_backends, pick_device, seeded_build, seeded_generator
 from portraitlib.paths import reports_dir
-from portraitlib.profiles import Profile, load_profile
+from portraitlib.profile_loading import load_profile
+from portraitlib.profiles import Profile
 from portraitlib.provenance import code_version, git_commit, package_versions
 
 

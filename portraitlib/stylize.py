@@ -25,7 +25,8 @@ import torch
 from portraitlib import cameras, consistency, faces, mesh, viz
 from portraitlib.cache import MissingArtefactError
 from portraitlib.portrait import Stylizer, study_stylizer
-from portraitlib.profiles import ProfileError, load_profile
+from portraitlib.profile_loading import load_profile
+from portraitlib.profiles import ProfileError
 from portraitlib.study import setup
 
 

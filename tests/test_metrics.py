@@ -109,7 +109,7 @@ def test_quality_command_look(tmp_path, capsys, monkeypatch):
     from portraitlib.cache import ArtifactCache
     from portraitlib.look import study_look_classifier
     from portraitlib.metrics.__main__ import main
-    from portraitlib.profiles import load_profile
+    from portraitlib.profile_loading import load_profile
     from portraitlib.world import datasets
 
     monkeypatch.setenv("PORTRAITLIB_CACHE", str(tmp_path / "cache"))

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 import portraitlib as pl
-from portraitlib import profiles
+from portraitlib import profile_loading, profiles
 
 
 def test_every_profile_loads_with_documented_fields():
@@ -35,7 +35,7 @@ def test_unknown_profile_lists_valid_ones():
 def _write(tmp_path, monkeypatch, text):
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "custom.yaml").write_text(text)
-    monkeypatch.setattr(profiles, "params_dir", lambda: tmp_path / "params")
+    monkeypatch.setattr(profile_loading, "params_dir", lambda: tmp_path / "params")
 
 
 def test_unknown_key_names_valid_keys(tmp_path, monkeypatch):

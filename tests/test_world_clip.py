@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from portraitlib import profiles
+from portraitlib import profile_loading, profiles
 from portraitlib.clip import measures, model, training
 from portraitlib.metrics.__main__ import main as metrics_main
 from portraitlib.profiles import ClipConfig
@@ -176,4 +176,4 @@ def test_clip_config_is_documented_and_validated():
         ClipConfig(batch=0)
     with pytest.raises(profiles.ProfileError, match="go together"):
         ClipConfig(pretrained_model="ViT-B-32-quickgelu")
-    assert profiles.load_profile("mini").clip.n_per_look > profiles.load_profile("smoke").clip.n_per_look
+    assert profile_loading.load_profile("mini").clip.n_per_look > profile_loading.load_profile("smoke").clip.n_per_look

@@ -31,19 +31,34 @@ class Guide:
         if not len(targets) == len(labels):
             raise ValueError("targets and labels must have one row per pair")
         self.targets, self.labels, self.batch, self.weight = targets, labels, batch, weight
-        self._codes, self._perceptual = codes, perceptual
+        self._make = {"codes": codes, "perceptual": perceptual}
+        self._made: dict = {}
         self.key = {"encoder": version, "weight": weight, "batch": batch, "pairs": len(targets),
                     "perceptual": perceptual_name}
 
+    def _get(self, name: str):
+        if name not in self._made:
+            self._made[name] = self._make[name]()
+        return self._made[name]
+
+    @property
+    def codes(self) -> torch.Tensor:
+        """(P, 17, w_dim) the encoder's W+ codes of the paired photos, made on first use."""
+        codes = self._get("codes")
+        if len(codes) != len(self.targets):
+            raise ValueError("codes, targets and labels must have one row per pair")
+        return codes
+
+    @property
+    def perceptual(self) -> metrics.LPIPS:
+        """The LPIPS network of the loss, loaded on first use."""
+        return self._get("perceptual")
+
     def __call__(self, generator: TriPlaneGenerator, rng: torch.Generator) -> torch.Tensor:
-        if callable(self._codes):
-            self._codes, self._perceptual = self._codes(), self._perceptual()
-            if len(self._codes) != len(self.targets):
-                raise ValueError("codes, targets and labels must have one row per pair")
         idx = torch.randint(len(self.targets), (self.batch,), generator=rng, device=rng.device)
-        image = (generator.synthesis(self._codes[idx], self.labels[idx], generator=rng)["image"] + 1) / 2
+        image = (generator.synthesis(self.codes[idx], self.labels[idx], generator=rng)["image"] + 1) / 2
         target = self.targets[idx]
-        return self.weight * ((image - target).square().mean() + self._perceptual(image, target).mean())
+        return self.weight * ((image - target).square().mean() + self.perceptual(image, target).mean())
 
 
 def make_guide(ctx, prior: dict, tset: TrainingSet, photo_codes: torch.Tensor | Callable[[], torch.Tensor], *,

@@ -45,7 +45,7 @@ def _clipscore(args: argparse.Namespace) -> int:
 def _look(images: torch.Tensor, args: argparse.Namespace) -> int:
     """Print the look accuracy of ``images`` for ``args.look`` and what the classifier saw instead."""
     from portraitlib.look import study_look_classifier
-    from portraitlib.profiles import load_profile
+    from portraitlib.profile_loading import load_profile
 
     profile = load_profile(args.profile)
     if args.look != "real" and args.look not in profile.world.styles:

@@ -28,7 +28,7 @@ from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import weights_path
 from portraitlib.pretrain.card import write_release
 from portraitlib.pretrain.train import SETTINGS, make_eval_set, make_pool, pretrain, route
-from portraitlib.profiles import load_profile
+from portraitlib.profile_loading import load_profile
 from portraitlib.provenance import git_commit
 
 EVAL_IDENTITIES = 32
