@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Callable
 
 import torch
 
+from portraitlib.distributed import barrier, is_writer
 from portraitlib.paths import cache_dir
 
 
@@ -38,7 +39,9 @@ def remove_orphans(path: Path) -> None:
 def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """``write(handle)`` into a temporary file beside ``path`` (after removing the orphans of
     earlier killed writes), fsync, then ``os.replace``: a reader sees the old file or the new
-    one, never half of one."""
+    one, never half of one. In a data-parallel run only rank 0 writes."""
+    if not is_writer():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(path)
@@ -122,6 +125,9 @@ class ArtifactCache:
             return final
         if self.read_only:
             raise self._missing(name, final)
+        if not is_writer():  # rank 0 builds the folder; the others wait for it
+            barrier()
+            return final
         final.parent.mkdir(parents=True, exist_ok=True)
         remove_orphans(final)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
@@ -131,6 +137,7 @@ class ArtifactCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        barrier()
         return final
 
     def resume_path(self, stage: str, config: dict) -> Path:
@@ -145,8 +152,9 @@ class ArtifactCache:
         if cached is None and self.read_only:
             raise self._missing(name, self.path(name, config))
         if cached is None:
-            artefact = build()
+            artefact = build()  # in a data-parallel run every rank trains; rank 0 saves
             self.save(name, config, artefact)
+            barrier()
             cached = {"config": config, **artefact}
         for stage in stages if not self.read_only else ():
             self.resume_path(stage, config).unlink(missing_ok=True)

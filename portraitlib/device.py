@@ -18,6 +18,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from portraitlib.distributed import shard
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 """What ``--device`` accepts (``cuda:N`` too)."""
 
@@ -83,8 +85,9 @@ def seeded_build(seed: int, stage: str) -> Iterator[None]:
 def draw_batch(data: torch.Tensor, n: int, rng: torch.Generator, *, device: torch.device | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` random rows of ``data`` (indices drawn from ``rng`` on its own device) and those
-    indices; the rows are moved to ``device`` (default: ``rng``'s)."""
-    idx = torch.randint(len(data), (n,), generator=rng, device=rng.device)
+    indices; the rows are moved to ``device`` (default: ``rng``'s). In a data-parallel run ``n`` is
+    the global batch: every rank draws it and reads only its own slice (``distributed.shard``)."""
+    idx = shard(torch.randint(len(data), (n,), generator=rng, device=rng.device))
     rows = data[idx.to(data.device)]
     return rows.to(device or rng.device), idx
 

@@ -25,6 +25,11 @@ MIN_SIDE = 64
 """Shortest accepted photo side, pixels."""
 MAX_SIDE = 4096
 """Photos whose longer side exceeds this are downscaled to it before detection."""
+DETECT_SIDE = 1024
+"""MediaPipe's detector sees the photo shrunk to 128 px without smoothing, and misses faces of
+photos larger than this (of three side-by-side 512-px faces it finds two, at 1536 px wide): such
+photos are searched again in a copy smoothly shrunk to this size, and the faces found only there
+are added."""
 LEFT_IRIS, RIGHT_IRIS = range(468, 473), range(473, 478)
 """MediaPipe iris landmarks (refined mesh): the eye on image-left, then on image-right."""
 MOUTH_LEFT, MOUTH_RIGHT = 61, 291
@@ -64,7 +69,11 @@ class AlignedFace:
     n_faces: int
     """Faces found in the photo (the largest one is used)."""
     notes: list[str]
-    """What was done that the caller may want to know (downscaling, several faces)."""
+    """What was done that the caller may want to know (downscaling, several faces and which one
+    was taken)."""
+    box: tuple[int, int, int, int] | None = None
+    """(x, y, w, h) of the face used: its landmarks' bounding box in the photo's pixels (as given,
+    before any downscaling)."""
 
 
 def _name(source) -> str:
@@ -245,6 +254,32 @@ def _largest(candidates: list[np.ndarray]) -> np.ndarray:
     return max(candidates, key=lambda f: np.prod(f[:, :2].max(0) - f[:, :2].min(0)))
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of the x-y bounding boxes of two (478, >=2) landmark sets."""
+    low, high = np.maximum(a[:, :2].min(0), b[:, :2].min(0)), np.minimum(a[:, :2].max(0), b[:, :2].max(0))
+    inter = np.prod(np.clip(high - low, 0, None))
+    area = [np.prod(f[:, :2].max(0) - f[:, :2].min(0)) for f in (a, b)]
+    return float(inter / max(area[0] + area[1] - inter, 1e-9))
+
+
+def find_faces(rgb: np.ndarray) -> list[np.ndarray]:
+    """:func:`detect_landmarks` of ``rgb`` (H, W, 3) uint8, plus, when its longer side exceeds
+    ``DETECT_SIDE``, the faces found only in a copy smoothly shrunk to that size (their (478, 3)
+    landmarks scaled back to ``rgb``'s pixels)."""
+    found = detect_landmarks(rgb)
+    h, w = rgb.shape[:2]
+    if max(h, w) <= DETECT_SIDE:
+        return found
+    k = DETECT_SIDE / max(h, w)
+    small = cv2.resize(rgb, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    for face in detect_landmarks(small):
+        face = face * [sx, sy, sx]
+        if all(_overlap(face, other) < 0.3 for other in found):
+            found.append(face)
+    return found
+
+
 def align_face(source, *, size: int = 256) -> AlignedFace:
     """Detect the (largest) face in ``source`` (see :func:`load_photo`), crop it FFHQ-style to
     (size, size) and estimate its EG3D camera. Raises :class:`NoFaceError` if there is no face."""
@@ -254,16 +289,22 @@ def align_face(source, *, size: int = 256) -> AlignedFace:
         k = MAX_SIDE / max(h, w)
         rgb = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
         notes.append(f"image is {w}x{h} px; downscaled to {rgb.shape[1]}x{rgb.shape[0]} for face detection")
-    faces = detect_landmarks(rgb)
+    faces = find_faces(rgb)
     if not faces:
         raise NoFaceError(f"{name}: no face found")
-    if len(faces) > 1:
-        notes.append(f"{len(faces)} faces found; used the largest")
     points = _largest(faces)
+    back = np.array([w / rgb.shape[1], h / rgb.shape[0]])  # to the photo's pixels, before any downscaling
+    low, high = points[:, :2].min(0) * back, points[:, :2].max(0) * back
+    x, y = (int(v) for v in np.floor(np.clip(low, 0, None)))
+    box = (x, y, int(np.ceil(min(high[0], w))) - x, int(np.ceil(min(high[1], h))) - y)
+    if len(faces) > 1:
+        notes.append(f"{len(faces)} faces found; took the largest, at x={box[0]},y={box[1]},w={box[2]},h={box[3]}"
+                     " (pixels of the photo)")
     crop, affine = _warp(rgb, ffhq_quad(points), size)
     landmarks = np.column_stack([points[:, :2] @ affine[:, :2].T + affine[:, 2], points[:, 2]])
     # Pose from the crop's view of the head (its roll is the crop's), depth scaled like x and y.
     scale = math.sqrt(abs(np.linalg.det(affine[:, :2])))
     yaw, pitch, roll = camera_angles(np.column_stack([landmarks[:, :2], landmarks[:, 2] * scale]))
     return AlignedFace(image=crop, label=cameras.labels_from_angles(yaw, pitch, roll)[0], yaw=yaw,
-                       pitch=pitch, roll=roll, landmarks=landmarks, n_faces=len(faces), notes=notes)
+                       pitch=pitch, roll=roll, landmarks=landmarks, n_faces=len(faces), notes=notes,
+                       box=box)

@@ -23,6 +23,7 @@ from portraitlib import metrics
 from portraitlib.device import device_of, seeded_generator
 from portraitlib.nets import configs
 from portraitlib.nets.checkpoints import load_eg3d_pickle, load_into
+from portraitlib.world.folder_images import FolderImages
 from portraitlib.nets.discriminators import DiscriminatorConfig, DualDiscriminator, eg3d_paper_config
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -48,10 +49,13 @@ def discriminator_config(cfg: configs.TriPlaneConfig) -> DiscriminatorConfig:
                                channel_max=cfg.channel_max)
 
 
-def resize(images: torch.Tensor | None, size: int) -> torch.Tensor | None:
-    """Images (N, C, R, R) resized (antialiased) to size x size; unchanged when already that size."""
+def resize(images: torch.Tensor | FolderImages | None, size: int) -> torch.Tensor | FolderImages | None:
+    """Images (N, C, R, R) resized (antialiased) to size x size; unchanged when already that size
+    (a folder read on demand resizes each batch as it reads it)."""
     if images is None or images.shape[-1] == size:
         return images
+    if isinstance(images, FolderImages):
+        return images.resized(size)
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 

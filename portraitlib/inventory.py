@@ -44,7 +44,7 @@ def needs(profile: Profile) -> list[Need]:
                     required=False))
     if profile.data_source == "celebahq":
         data = cache_dir() / "data"
-        layout = "aligned photos in EG3D layout (images + dataset.json with camera labels, made by faces.align_face)"
+        layout = "aligned photos in EG3D layout (images + dataset.json with camera labels), made by `python -m portraitlib.prepare`"
         out += [Need("CelebA-HQ training photos", data / "celebahq_train" / "dataset.json",
                      f"CelebA-HQ (github.com/tkarras/progressive_growing_of_gans), {layout}"),
                 Need("CelebA-HQ held-out photos", data / "celebahq_test" / "dataset.json", f"CelebA-HQ, {layout}")]

@@ -8,6 +8,9 @@ REPORTS_ENV = "PORTRAITLIB_REPORTS"
 """Environment variable that moves ``reports/`` (the runner and the tests set it)."""
 CACHE_ENV = "PORTRAITLIB_CACHE"
 """Environment variable that moves the artefact cache (default ``.cache/`` in the root)."""
+PROFILES_ENV = "PORTRAITLIB_PROFILES"
+"""Environment variable naming a folder of extra profile YAMLs beside ``params/`` (your own
+profiles; the tests' paper-structure profile)."""
 
 
 def project_root() -> Path:
@@ -25,6 +28,12 @@ def project_root() -> Path:
 
 def params_dir() -> Path:
     return project_root() / "params"
+
+
+def extra_params_dir() -> Path | None:
+    """``$PORTRAITLIB_PROFILES``, when set: more profiles."""
+    env = os.environ.get(PROFILES_ENV)
+    return Path(env) if env else None
 
 
 def notebooks_dir() -> Path:

@@ -5,28 +5,45 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from pathlib import Path
 from typing import Literal
 
 import yaml
 
-from portraitlib.paths import params_dir
+from portraitlib.paths import PROFILES_ENV, extra_params_dir, params_dir
 from portraitlib.profiles import Profile, ProfileError
 
 
+def _profile_files() -> dict[str, Path]:
+    """Profile name -> YAML file: ``params/`` and, when set, ``$PORTRAITLIB_PROFILES``."""
+    files = {p.stem: p for p in params_dir().glob("*.yaml")}
+    extra = extra_params_dir()
+    if extra is not None:
+        if not extra.is_dir():
+            raise ProfileError(f"{PROFILES_ENV}={extra} is not a folder")
+        for path in extra.glob("*.yaml"):
+            if path.stem in files:
+                raise ProfileError(f"{path} would replace the study's profile {path.stem!r}: rename it")
+            files[path.stem] = path
+    return files
+
+
 def available_profiles() -> list[str]:
-    """Names of the profiles found in ``params/``, sorted."""
-    return sorted(p.stem for p in params_dir().glob("*.yaml"))
+    """Names of the profiles found in ``params/`` (and ``$PORTRAITLIB_PROFILES``), sorted."""
+    return sorted(_profile_files())
 
 
 def load_profile(name: str) -> Profile:
-    """Load ``params/<name>.yaml`` into a :class:`Profile`, validating every key and value."""
-    valid = available_profiles()
-    if name not in valid:
-        raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(valid)}")
-    raw = yaml.safe_load((params_dir() / f"{name}.yaml").read_text()) or {}
+    """Load the profile ``name`` (``params/<name>.yaml``) into a :class:`Profile`, validating every
+    key and value."""
+    files = _profile_files()
+    if name not in files:
+        raise ProfileError(f"unknown profile {name!r}; valid profiles: {', '.join(sorted(files))}")
+    where = f"params/{name}.yaml" if files[name].parent == params_dir() else str(files[name])
+    raw = yaml.safe_load(files[name].read_text()) or {}
     if not isinstance(raw, dict):
-        raise ProfileError(f"params/{name}.yaml must hold a mapping, not {type(raw).__name__}")
-    return _build(Profile, {"name": name, **raw}, where=f"params/{name}.yaml")
+        raise ProfileError(f"{where} must hold a mapping, not {type(raw).__name__}")
+    return _build(Profile, {"name": name, **raw}, where=where)
 
 
 def _build(cls, raw: dict, *, where: str):

@@ -19,6 +19,7 @@ import torch
 
 from portraitlib.cache import ArtifactCache, atomic_write_bytes
 from portraitlib.device import configure_backends, pick_device, seeded_build, seeded_generator
+from portraitlib.distributed import init_from_env, is_writer
 from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 from portraitlib.profiles import Profile
@@ -96,6 +97,8 @@ class StudyContext:
     def save_figure(self, fig, name: str, *, dpi: int = 100) -> Path:
         """Save a matplotlib figure as ``figures/<name>.png`` with deterministic metadata."""
         path = self.figures / f"{name}.png"
+        if not is_writer():  # data-parallel: rank 0 saves the report's figures
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         # No software version or date in the PNG, so a rerun gives identical bytes; the
         # description says what produced the figure.
@@ -119,7 +122,7 @@ def setup(notebook: str, *, profile: str, seed: int | None = None, device: str |
     loaded = load_profile(profile)
     run_seed = loaded.seed if seed is None else int(seed)
     seed_everything(run_seed)
-    chosen = pick_device(device or loaded.device)
+    chosen = init_from_env(pick_device(device or loaded.device))  # under torchrun: this rank's GPU
     configure_backends(chosen)
     bf16 = loaded.precision == "bf16" and chosen.type == "cuda"
     ctx = StudyContext(notebook=notebook, profile=loaded, seed=run_seed, device=chosen,

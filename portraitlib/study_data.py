@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -16,14 +17,16 @@ from portraitlib import metrics
 from portraitlib.identity import IdentityNet, identity_net_name, load_identity_net
 from portraitlib.paths import cache_dir
 from portraitlib.world import datasets
+from portraitlib.world.folder_images import FolderImages
 
 
 @dataclass
 class StudyImages:
     """The images notebook 01 works on, from the world or from CelebA-HQ and exemplar folders."""
 
-    real_train: torch.Tensor
-    """(N, 3, R, R) real photos in [0, 1] that become the prior set."""
+    real_train: torch.Tensor | FolderImages
+    """(N, 3, R, R) real photos in [0, 1] that become the prior set (paper: a folder read on demand,
+    which every loop indexes like the tensor)."""
     train_labels: torch.Tensor
     """(N, 25) their camera labels (the world's truth, or estimated from the photos)."""
     real_test: torch.Tensor
@@ -48,7 +51,7 @@ class StudyImages:
     def to(self, device: torch.device) -> "StudyImages":
         """The same images with every tensor on ``device``."""
         def move(value):
-            if isinstance(value, torch.Tensor):
+            if isinstance(value, (torch.Tensor, FolderImages)):
                 return value.to(device)
             if isinstance(value, dict):
                 return {k: move(v) for k, v in value.items()}
@@ -63,6 +66,22 @@ def load_images(ctx) -> StudyImages:
     return _read_images(ctx).to(ctx.device)
 
 
+def photo_folders(ctx) -> dict[str, Path]:
+    """The paper data source's EG3D-layout folders under ``<cache>/data/``: ``train``
+    (``celebahq_train``), ``test`` (``celebahq_test``) and one per style (``exemplars/<style>``);
+    FileNotFoundError naming the missing ones and the command that prepares them."""
+    root = cache_dir() / "data"
+    folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
+               **{s: root / "exemplars" / s for s in ctx.profile.world.styles}}
+    missing = [str(f) for f in folders.values() if not (f / "dataset.json").exists()]
+    if missing:
+        raise FileNotFoundError(
+            "the paper profile reads aligned CelebA-HQ photos and style exemplars in EG3D layout "
+            "(images + dataset.json with camera labels; `python -m portraitlib.prepare` makes them). "
+            f"Missing: {', '.join(missing)}")
+    return folders
+
+
 def _read_images(ctx) -> StudyImages:
     cfg = ctx.profile.world
     if ctx.profile.data_source == "world":
@@ -75,17 +94,9 @@ def _read_images(ctx) -> StudyImages:
                            train_depth=datasets.load_groundtruth(dirs["real_train"])["depth"].float(),
                            test_depth=truth["depth"].float(), test_mask=truth["mask"].float(),
                            test_styled={s: datasets.load_eg3d(dirs[f"truth_test_{s}"])[0] for s in cfg.styles})
-    root = cache_dir() / "data"
-    folders = {"train": root / "celebahq_train", "test": root / "celebahq_test",
-               **{s: root / "exemplars" / s for s in cfg.styles}}
-    missing = [str(f) for f in folders.values() if not (f / "dataset.json").exists()]
-    if missing:
-        raise FileNotFoundError(
-            "the paper profile reads aligned CelebA-HQ photos and style exemplars in EG3D layout "
-            "(images + dataset.json with camera labels; make them with portraitlib.faces.align_face). "
-            f"Missing: {', '.join(missing)}")
-    train, test = datasets.load_eg3d(folders["train"]), datasets.load_eg3d(folders["test"])
-    return StudyImages(real_train=train[0], train_labels=train[1], real_test=test[0], test_labels=test[1],
+    folders = photo_folders(ctx)
+    train, test = FolderImages(folders["train"]), datasets.load_eg3d(folders["test"])
+    return StudyImages(real_train=train, train_labels=train.labels, real_test=test[0], test_labels=test[1],
                        exemplars={s: datasets.load_eg3d(folders[s])[0] for s in cfg.styles}, source="celebahq")
 
 

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except faces.PhotoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for note in aligned.notes:  # e.g. several faces: which one is stylized (also in cameras.json)
+        print(f"note: {args.photo}: {note}")
     try:
         ctx = setup("stylize", profile=args.profile, seed=args.seed, device=args.device, read_only=True, quiet=True)
     except ValueError as error:

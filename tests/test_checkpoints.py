@@ -4,12 +4,8 @@ pickles, corrupt files, the rosinality conversion, load_into errors and safetens
 from __future__ import annotations
 
 import argparse
-import collections
-import contextlib
 import json
 import pickle
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,114 +14,24 @@ import torch
 from torch import nn
 
 from portraitlib.nets.checkpoints import (CheckpointMismatchError, load_eg3d_pickle, load_eg3d_pth, load_into,
-                                          load_safetensors, load_stylegan2_pickle, save_safetensors)
+                                          load_safetensors, save_safetensors)
+from portraitlib.nets.discriminators import Discriminator
+from portraitlib.nets.stylegan2_official import load_stylegan2_pickle
 from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.unpickle import CheckpointError, ForbiddenGlobalError
+from tests.official_format import Fakes, fake_from_module, module_state, write
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "eg3d_ffhq512-128_state_dict.json"
 """The official generator's names and shapes, from the study's shared specs beside the clone."""
-FAKE_MODULES = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util", "training", "training.triplane",
-                "training.volumetric_rendering", "training.volumetric_rendering.renderer",
-                "training.volumetric_rendering.ray_sampler", "training.volumetric_rendering.ray_marcher")
-
-
-# ---------------------------------------------------------------------------------------------
-# Fake NVIDIA modules, used only to WRITE official-format pickles.
-
-class _Fakes:
-    """Registers fake modules that mimic the official pickling; ``marker`` records any execution."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-        self.mods = {name: types.ModuleType(name) for name in FAKE_MODULES}
-        marker_text = str(marker)
-
-        def _reconstruct_persistent_obj(meta):  # the official one would exec meta['module_src']
-            Path(marker_text).write_text("reconstruct called")
-            raise RuntimeError("fake _reconstruct_persistent_obj was called")
-
-        _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-        _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-        self.mods["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj
-        self.module_src = (f"import pathlib\npathlib.Path({marker_text!r}).write_text('module_src executed')\n"
-                           "raise RuntimeError('module_src was executed')\n")
-
-        class EasyDict(dict):
-            pass
-
-        self.EasyDict = self._place(EasyDict, "dnnlib.util")
-        self.plain = {}
-        for mod, name in [("training.triplane", "OSGDecoder"),
-                          ("training.volumetric_rendering.renderer", "ImportanceRenderer"),
-                          ("training.volumetric_rendering.ray_sampler", "RaySampler"),
-                          ("training.volumetric_rendering.ray_marcher", "MipRayMarcher2")]:
-            self.plain[name] = self._place(type(name, (), {}), mod)
-
-    def _place(self, cls, module):
-        cls.__module__, cls.__qualname__ = module, cls.__name__
-        setattr(self.mods[module], cls.__name__, cls)
-        return cls
-
-    def persistent(self, class_name: str, state: dict):
-        """An object that pickles exactly like an official persistent-class instance."""
-        meta = dict(type="class", version=6, module_src=self.module_src, class_name=class_name, state=state)
-        fn = self.mods["torch_utils.persistence"]._reconstruct_persistent_obj
-
-        class Persistent:
-            def __reduce__(self):
-                return fn, (meta,)
-        return Persistent()
-
-    def plain_module(self, name: str, state: dict):
-        obj = self.plain[name].__new__(self.plain[name])
-        obj.__dict__.update(state)
-        return obj
-
-    @contextlib.contextmanager
-    def installed(self):
-        saved = {k: sys.modules.get(k) for k in FAKE_MODULES}
-        sys.modules.update(self.mods)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    sys.modules.pop(k, None)
-                else:
-                    sys.modules[k] = v
-
-    def dumps(self, obj, protocol=4) -> bytes:
-        with self.installed():
-            data = pickle.dumps(obj, protocol=protocol)
-        assert not any(k in sys.modules for k in FAKE_MODULES)  # loading cannot import them back
-        return data
-
-
-def module_state(params=None, buffers=None, modules=None, non_persistent=(), **attrs) -> dict:
-    """A torch.nn.Module-like __dict__."""
-    return dict(training=False, _parameters=collections.OrderedDict(params or {}),
-                _buffers=collections.OrderedDict(buffers or {}), _non_persistent_buffers_set=set(non_persistent),
-                _modules=collections.OrderedDict(modules or {}), _forward_hooks=collections.OrderedDict(), **attrs)
-
-
-def fake_from_module(fakes: _Fakes, module: nn.Module, class_name: str):
-    """Mirror a real module tree as official persistent objects."""
-    children = {n: fake_from_module(fakes, m, type(m).__name__) for n, m in module.named_children()}
-    return fakes.persistent(class_name, module_state(
-        params={n: nn.Parameter(p.detach().clone()) for n, p in module.named_parameters(recurse=False)},
-        buffers={n: b.detach().clone() for n, b in module.named_buffers(recurse=False)}, modules=children,
-        weight_gain=np.float64(0.125)))
-
-
 @pytest.fixture
 def fakes(tmp_path):
-    f = _Fakes(tmp_path / "EXECUTED")
+    f = Fakes(tmp_path / "EXECUTED")
     yield f
     assert not f.marker.exists(), f.marker.read_text()
 
 
-def small_eg3d(fakes: _Fakes):
+def small_eg3d(fakes: Fakes):
     """A tiny TriPlaneGenerator-shaped object tree: backbone (persistent), decoder (plain OSGDecoder
     holding a real nn.Sequential with persistent FC layers and a real Softplus), renderer stand-ins."""
     fc = lambda o, i: fakes.persistent("FullyConnectedLayer", module_state(
@@ -157,11 +63,6 @@ def small_eg3d(fakes: _Fakes):
     return {"training_set_kwargs": fakes.EasyDict(resolution=512), "G": g, "D": d, "G_ema": g, "augment_pipe": None}
 
 
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 # Official EG3D pickles.
 
@@ -191,7 +92,7 @@ def test_protocol_2_pickle_also_loads(fakes, tmp_path):  # sets go through built
     assert "decoder.net.0.weight" in load_eg3d_pickle(path).state_dict
 
 
-def _nested_meta_from_spec(fakes: _Fakes, entries: list[dict]):
+def _nested_meta_from_spec(fakes: Fakes, entries: list[dict]):
     tree: dict = {}
     for e in entries:
         *parents, leaf = e["name"].split(".")
@@ -323,6 +224,22 @@ def test_eg3d_pth(tmp_path):
         load_eg3d_pth(tmp_path / "cut.pth")
 
 
+def official_stylegan2_d(fakes: Fakes, conv_clamp=None):
+    """A tiny official 'resnet' Discriminator (random non-zero biases) and its persistent object."""
+    torch.manual_seed(1)
+    d = Discriminator(img_resolution=32, channel_base=256, channel_max=16, mbstd_group_size=2, conv_clamp=conv_clamp)
+    with torch.no_grad():
+        for name, p in d.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0, 0.1)
+    meta = fake_from_module(fakes, d, "training.networks_stylegan2.Discriminator")
+    meta.__reduce__()[1][0]["state"].update(_init_args=(0, 32, 3), _init_kwargs=fakes.EasyDict(
+        architecture="resnet", channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=conv_clamp,
+        cmap_dim=None, block_kwargs=fakes.EasyDict(), mapping_kwargs=fakes.EasyDict(),
+        epilogue_kwargs=fakes.EasyDict(mbstd_group_size=2)))
+    return d.eval(), meta
+
+
 def test_stylegan2_official_pickle(fakes, tmp_path):
     g = tiny_g()
     init = fakes.EasyDict(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_channels=3,
@@ -331,18 +248,63 @@ def test_stylegan2_official_pickle(fakes, tmp_path):
     meta = fake_from_module(fakes, g, "Generator")
     meta_state = meta.__reduce__()[1][0]["state"]
     meta_state.update(_init_args=(), _init_kwargs=init)
-    path = write(tmp_path / "network-snapshot.pkl", fakes.dumps({"G_ema": meta, "G": meta, "D": None}))
+    d, d_meta = official_stylegan2_d(fakes)
+    path = write(tmp_path / "network-snapshot.pkl", fakes.dumps({"G_ema": meta, "G": meta, "D": d_meta}))
     ck = load_stylegan2_pickle(path)
     assert ck.init_kwargs == dict(z_dim=16, w_dim=16, c_dim=0, img_resolution=32, img_channels=3,
-                                  channel_base=256, channel_max=16, mapping_layers=2)
+                                  channel_base=256, channel_max=16, mapping_layers=2, conv_clamp=None)
     g2 = StyleGAN2Generator(**ck.init_kwargs)
     load_into(g2, ck.state_dict)
     z = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(g(z, truncation_psi=0.7), g2.eval()(z, truncation_psi=0.7))
+    dk = load_stylegan2_pickle(path, which="D")  # the discriminator few-shot transfer fine-tunes
+    assert dk.init_kwargs["mbstd_group_size"] == 2 and dk.init_kwargs["c_dim"] == 0
+    d2 = Discriminator(**dk.init_kwargs)
+    load_into(d2, dk.state_dict)
+    img = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.equal(d(img), d2.eval()(img))
+    with pytest.raises(CheckpointError, match="expected a StyleGAN2 'Discriminator'"):
+        load_stylegan2_pickle(write(tmp_path / "swapped.pkl", fakes.dumps({"D": meta})), which="D")
     init["synthesis_kwargs"]["channel_max"] = 8  # recorded kwargs that do not fit the weights
     path = write(tmp_path / "bad.pkl", fakes.dumps({"G_ema": meta}))
     with pytest.raises(CheckpointError, match="wrong architecture"):
+        load_stylegan2_pickle(path)
+
+
+def test_stylegan2_conv_clamp_is_read(fakes, tmp_path):
+    """The official FFHQ models clamp conv outputs (256): the recorded clamp reaches every layer."""
+    g = tiny_g()
+    clamped = StyleGAN2Generator(z_dim=16, w_dim=16, img_resolution=32, channel_base=256, channel_max=16,
+                                 mapping_layers=2, conv_clamp=0.05)
+    clamped.load_state_dict(g.state_dict())
+    meta = fake_from_module(fakes, clamped, "Generator")
+    meta.__reduce__()[1][0]["state"].update(_init_args=(16, 0, 16, 32, 3), _init_kwargs=fakes.EasyDict(
+        mapping_kwargs=fakes.EasyDict(num_layers=2),
+        synthesis_kwargs=fakes.EasyDict(channel_base=256, channel_max=16, num_fp16_res=4, conv_clamp=0.05)))
+    ck = load_stylegan2_pickle(write(tmp_path / "clamped.pkl", fakes.dumps({"G_ema": meta})))
+    assert ck.init_kwargs["conv_clamp"] == 0.05
+    g2 = StyleGAN2Generator(**ck.init_kwargs)
+    load_into(g2, ck.state_dict)
+    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out, unclamped = g2.eval()(z), g(z)
+        assert torch.equal(out, clamped.eval()(z))
+    assert (out - unclamped).abs().max() > 1e-3  # the clamp acted
+
+
+def test_tensorflow_stylegan2_pickle_names_the_pytorch_file(fakes, tmp_path):
+    network = type("Network", (), {})
+    network.__module__, network.__qualname__ = "dnnlib.tflib.network", "Network"
+    fakes.mods["dnnlib.tflib.network"].Network = network
+    nets = []
+    for name in ("G", "D", "Gs"):
+        obj = network.__new__(network)
+        obj.__dict__.update(name=name, build_module_src="raise RuntimeError('executed')", variables=[])
+        nets.append(obj)
+    path = write(tmp_path / "stylegan2-ffhq-config-f.pkl", fakes.dumps(tuple(nets), protocol=3))
+    with pytest.raises(CheckpointError, match=r"TensorFlow StyleGAN2 pickle.*stylegan2-ffhq-1024x1024\.pkl"):
         load_stylegan2_pickle(path)
 
 

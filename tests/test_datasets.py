@@ -20,6 +20,17 @@ def test_eg3d_layout_round_trip(tmp_path):
     assert torch.allclose(labels, data.labels, atol=1e-6)
     truth = datasets.load_groundtruth(tmp_path)
     assert torch.equal(truth["latents"], data.latents) and truth["depth"].shape == (6, 1, 32, 32)
+    first, first_labels, first_names = datasets.load_eg3d(tmp_path, limit=2)  # a peek reads two images
+    assert torch.equal(first, images[:2]) and torch.equal(first_labels, labels[:2]) and first_names == names[:2]
+    only_labels, label_names = datasets.eg3d_labels(tmp_path)
+    assert torch.equal(only_labels, labels) and label_names == names
+    meta.write_text(json.dumps({"labels": [[n, l[:24]] for n, l in entries]}))
+    try:
+        datasets.eg3d_labels(tmp_path)
+    except ValueError as exc:
+        assert "25 numbers" in str(exc)
+    else:
+        raise AssertionError("24-number labels were accepted")
 
 
 def test_splits_have_their_own_identities_and_poses():

@@ -1,6 +1,7 @@
 """portraitlib.faces on real photos: skimage's astronaut and LFW faces, Grace Hopper (tests/data)."""
 import functools
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -171,5 +172,9 @@ def test_two_faces_use_the_largest_with_a_note(reverse, monkeypatch):
         detect = faces.detect_landmarks
         monkeypatch.setattr(faces, "detect_landmarks", lambda rgb: detect(rgb)[::-1])
     face = faces.align_face(canvas)
-    assert face.n_faces == 2 and face.notes == ["2 faces found; used the largest"]
+    assert face.n_faces == 2 and len(face.notes) == 1
+    assert re.fullmatch(r"2 faces found; took the largest, at x=\d+,y=\d+,w=\d+,h=\d+ \(pixels of the photo\)",
+                        face.notes[0])
+    x, y, w, h = face.box  # the astronaut's face, in the canvas's right part
+    assert 250 <= x and x + w <= 570 and 10 <= y and y + h <= 330
     assert np.abs(face.image.astype(int) - aligned("astronaut").image).mean() < 12

@@ -70,7 +70,7 @@ def test_paper_profile_names_missing_data_and_checkpoint(tmp_path, monkeypatch):
                           cache=pl.ArtifactCache(profile="paper", seed=0, root=tmp_path))
     with pytest.raises(FileNotFoundError, match="celebahq_train"):
         study_data.load_images(ctx)
-    with pytest.raises(FileNotFoundError, match="stylegan2-ffhq-config-f"):
+    with pytest.raises(FileNotFoundError, match=r"stylegan2-ffhq-1024x1024\.pkl not found"):
         style_prior.source_generator(ctx, data=None, nets=None)
 
 
@@ -100,3 +100,40 @@ def test_cache_keys_follow_the_stages_a_setting_affects(ctx):
     wider = dataclasses.replace(ctx, profile=dataclasses.replace(
         ctx.profile, style_prior=dataclasses.replace(ctx.profile.style_prior, channel_max=32)))
     assert all(style_prior._key(ctx, s) != style_prior._key(wider, s) for s in ("source", "encoder", "transfer"))
+
+
+def test_official_source_gives_g_and_d_and_few_shot_transfer_runs(ctx, tmp_path):
+    """The paper path of notebook 01: S and its discriminator from an NVlabs-format pickle (written
+    here with fake official modules at a tiny size), then S -> S_t fine-tunes that D."""
+    from portraitlib.training.gan2d import GAN2DConfig, build_2d
+    from tests.official_format import Fakes, official_stylegan2, write
+
+    fakes = Fakes(tmp_path / "EXECUTED")
+    cfg = GAN2DConfig(resolution=32, z_dim=8, w_dim=16, mapping_layers=2, channel_base=512, channel_max=16,
+                      conv_clamp=256.0)
+    torch.manual_seed(0)
+    g, d = build_2d(cfg)
+    (tmp_path / "weights").mkdir()
+    write(tmp_path / "weights" / "sg2.pkl", official_stylegan2(fakes, cfg, g, d))
+    official = dataclasses.replace(ctx, profile=dataclasses.replace(ctx.profile, style_prior=dataclasses.replace(
+        ctx.profile.style_prior, source_checkpoint=str(tmp_path / "weights" / "sg2.pkl"))))
+    S, source = style_prior.source_generator(official, data=None, nets=None)
+    assert source["source"] == "sg2.pkl" and source["gan_config"] == dataclasses.asdict(cfg)
+    assert all(torch.equal(a, b) for a, b in zip(S.state_dict().values(), g.state_dict().values()))
+    assert all(torch.equal(source["D"][k], v) for k, v in d.state_dict().items())
+    gen = torch.Generator().manual_seed(0)
+    data = study_data.StudyImages(real_train=torch.rand(6, 3, 32, 32, generator=gen),
+                                   train_labels=cameras.labels_from_angles(torch.zeros(6), torch.zeros(6)),
+                                   real_test=torch.rand(4, 3, 32, 32, generator=gen),
+                                   test_labels=cameras.labels_from_angles(torch.zeros(4), torch.zeros(4)),
+                                   exemplars={"cartoon": torch.rand(4, 3, 32, 32, generator=gen)})
+    nets = study_data.LossNets.of(perceptual=metrics.load_lpips("alex_or_random"), identity=FakeIdentity())
+    enc, _ = style_prior.inversion_encoder(official, data, nets, S, source, kind="hvae", progress=False)
+    S_t, transfer = style_prior.style_generator(official, data, nets, S, source, enc, style="cartoon", progress=False)
+    assert len(transfer["log"]["eval"]) == 3
+    moved = [not torch.equal(a, b) for a, b in zip(S_t.state_dict().values(), S.state_dict().values())]
+    assert any(moved), "few-shot transfer changed S_t"
+    assert not (tmp_path / "EXECUTED").exists(), "nothing in the pickle was executed"
+    small = dataclasses.replace(data, real_train=torch.rand(6, 3, 16, 16, generator=gen))
+    with pytest.raises(ValueError, match="photos are 16 px but S renders 32 px"):
+        style_prior.inversion_encoder(official, small, nets, S, source, kind="wplus", progress=False)

@@ -26,11 +26,12 @@ from torch import nn
 from portraitlib import metrics
 from portraitlib.cache import atomic_torch_save, safe_torch_load
 from portraitlib.device import device_of
-from portraitlib.nets.checkpoints import load_into, load_stylegan2_pickle
+from portraitlib.nets.checkpoints import load_into
 from portraitlib.nets.encoders import (HierarchicalVAEEncoder, WPlusEncoder, layer_groups, mean_w, sample_zplus,
                                        ws_from_zplus)
 from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
+from portraitlib.nets.stylegan2_official import STYLEGAN2_HINT, load_stylegan2_pickle
 from portraitlib.paths import weights_path
 from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
@@ -153,16 +154,33 @@ def _generator(ctx, cfg: GAN2DConfig, state: dict) -> StyleGAN2Generator:
 
 
 def _official_source(ctx, path: Path) -> tuple[StyleGAN2Generator, dict]:
+    """S from an official file: an NVlabs pickle gives G_ema and D (which few-shot transfer fine-tunes),
+    a rosinality ``.pt`` only its generator."""
     if not path.is_file():
         raise FileNotFoundError(
-            f"StyleGAN2 FFHQ checkpoint {path} not found. Download NVIDIA's stylegan2-ffhq-config-f.pkl "
-            "(or rosinality's stylegan2-ffhq-config-f.pt) and set style_prior.source_checkpoint to its path.")
-    loader = load_stylegan2_rosinality if path.suffix == ".pt" else load_stylegan2_pickle
-    ckpt = loader(path)
-    g = ctx.build("style-load", lambda: StyleGAN2Generator(**ckpt.init_kwargs))
+            f"StyleGAN2 FFHQ checkpoint {path} not found. {STYLEGAN2_HINT} (Or rosinality's "
+            "stylegan2-ffhq-config-f.pt, which holds no discriminator for few-shot transfer.) "
+            "`python -m portraitlib.run --profile paper --check` lists every missing file.")
+    if path.suffix == ".pt":
+        ckpt = load_stylegan2_rosinality(path)
+        cfg, d_state = GAN2DConfig(**_gan2d_fields(ckpt.init_kwargs)), None
+    else:
+        ckpt, d_ckpt = load_stylegan2_pickle(path), load_stylegan2_pickle(path, which="D")
+        if d_ckpt.init_kwargs["c_dim"] or ckpt.init_kwargs["c_dim"]:
+            raise ValueError(f"{path.name} is a class-conditional StyleGAN2; the style prior needs an unconditional one")
+        cfg = GAN2DConfig(**_gan2d_fields(ckpt.init_kwargs), mbstd_group_size=d_ckpt.init_kwargs["mbstd_group_size"])
+        d_state = d_ckpt.state_dict
+    g = ctx.build("style-load", lambda: build_2d(cfg)[0])
     load_into(g, ckpt.state_dict)
-    return g.eval().requires_grad_(False), {"source": str(path), "zplus_prior": False,
-                                            "gan_config": ckpt.init_kwargs}
+    source = {"source": path.name, "zplus_prior": False, "gan_config": dataclasses.asdict(cfg)}
+    return g.eval().requires_grad_(False), source | ({"D": d_state} if d_state is not None else {})
+
+
+def _gan2d_fields(init_kwargs: dict) -> dict:
+    """GAN2DConfig fields of StyleGAN2Generator kwargs (3-channel, unconditional)."""
+    return dict(resolution=init_kwargs["img_resolution"], z_dim=init_kwargs["z_dim"], w_dim=init_kwargs["w_dim"],
+                mapping_layers=init_kwargs["mapping_layers"], channel_base=init_kwargs["channel_base"],
+                channel_max=init_kwargs["channel_max"], conv_clamp=init_kwargs.get("conv_clamp"))
 
 
 def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: int, progress: bool = True) -> dict:
@@ -195,6 +213,9 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
         raise ValueError(f"kind must be 'hvae' or 'wplus', not {kind!r}")
     sp = ctx.profile.style_prior
     res = generator.img_resolution
+    if data.real_train.shape[-1] != res:
+        raise ValueError(f"the photos are {data.real_train.shape[-1]} px but S renders {res} px: the 2D stages work at "
+                         f"S's resolution (world.image_size: {res}; `python -m portraitlib.prepare` aligns at it)")
     key = _key(ctx, "encoder", nets=nets.names(), kind=kind)
 
     def make() -> nn.Module:
@@ -232,8 +253,8 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
     sp = ctx.profile.style_prior
     key = _key(ctx, "transfer", nets=nets.names(), style=style)
     if "D" not in source:
-        raise ValueError("few-shot transfer fine-tunes the source discriminator, and this source has none: loading "
-                         "the discriminator of an official StyleGAN2 checkpoint is not implemented yet")
+        raise ValueError(f"few-shot transfer fine-tunes the source discriminator, and {source.get('source', 'this source')} "
+                         "holds none (a rosinality .pt keeps only G): use NVIDIA's PyTorch pickle, which holds G and D")
     cfg = GAN2DConfig(**source["gan_config"])
 
     def build() -> dict:

@@ -3,7 +3,8 @@ and our own ``.safetensors``. Nothing here ever executes code stored in a file.
 
 Official pickles are read by :mod:`portraitlib.nets.unpickle` (which defines the error classes,
 re-exported here); the nested ``_parameters`` / ``_buffers`` / ``_modules`` of each network's state
-are then walked into a flat state_dict. rosinality ``.pt`` files: :mod:`portraitlib.nets.rosinality`.
+are then walked into a flat state_dict. NVlabs StyleGAN2 pickles: :mod:`portraitlib.nets.stylegan2_official`;
+rosinality ``.pt`` files: :mod:`portraitlib.nets.rosinality`.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from portraitlib.nets.unpickle import (CheckpointError, ForbiddenGlobalError,  #
 
 EG3D_HINT = ("Download it from the official EG3D release (NVIDIA NGC catalog, 'eg3d' models; e.g. "
              "ffhq512-128.pkl) and put it at that path.")
-STYLEGAN2_HINT = "Download it from the official StyleGAN2-ADA / StyleGAN3 release (NVIDIA) and put it at that path."
 IGNORED_KEYS = ("dataset_label_std",)  # a buffer official training registers on G (and so on G_ema)
 _LIST_MAX = 20
 
@@ -135,7 +135,7 @@ def load_eg3d_pickle(path: str | Path, *, which: str = "G_ema") -> OfficialCheck
     net = _pick_network(restricted_load(path, hint=EG3D_HINT), which, path)
     got, want = _class_name(net), _EG3D_CLASSES[which]
     if _short(got) != want:
-        hint = " (a StyleGAN2 file? use load_stylegan2_pickle)" if _short(got) == "Generator" else ""
+        hint = " (a StyleGAN2 file? use stylegan2_official.load_stylegan2_pickle)" if _short(got) == "Generator" else ""
         raise CheckpointError(f"{path.name}: wrong architecture: {which} is {got!r}, expected EG3D's {want!r}{hint}")
     state = net["state"] if isinstance(net.get("state"), dict) else {}
     init_kwargs = _init_kwargs(state)
@@ -184,60 +184,6 @@ def load_eg3d_pth(path: str | Path, *, key: str = "G_ema") -> OfficialCheckpoint
     return OfficialCheckpoint(state_dict=dict(sd), init_kwargs=init_kwargs, which=key, extras=extras,
                               rendering_kwargs=_plain(rendering),
                               neural_rendering_resolution=int(nrr) if nrr is not None else None)
-
-
-# ----------------------------------------------------------------------------------------------
-# StyleGAN2 (NVlabs pickles) -> StyleGAN2Generator.
-
-def _expected_stylegan2(init_kwargs: dict) -> dict[str, tuple]:
-    from portraitlib.nets.stylegan2 import StyleGAN2Generator
-    with torch.device("meta"):
-        model = StyleGAN2Generator(**init_kwargs)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def _check_architecture(sd: dict, init_kwargs: dict, name: str) -> None:
-    try:
-        expected = _expected_stylegan2(init_kwargs)
-    except Exception as exc:
-        raise CheckpointError(f"{name}: wrong architecture: cannot build StyleGAN2Generator({init_kwargs}): "
-                              f"{exc}") from exc
-    message = _mismatch_message(expected, {k: tuple(v.shape) for k, v in sd.items()})
-    if message:
-        raise CheckpointError(f"{name}: wrong architecture for StyleGAN2Generator({init_kwargs}):\n{message[0]}")
-
-
-def load_stylegan2_pickle(path: str | Path, *, which: str = "G_ema") -> OfficialCheckpoint:
-    """An NVlabs stylegan2-ada-pytorch / stylegan3 ``.pkl`` whose G is the StyleGAN2 ``Generator``.
-
-    The official names already are ours; ``init_kwargs`` are converted to StyleGAN2Generator kwargs
-    (the recorded ones are in ``extras['official_init_kwargs']``). Only the 'skip' synthesis
-    architecture is supported (the official default); StyleGAN3 ('Generator' with L-layers) is refused.
-    """
-    path = Path(path)
-    net = _pick_network(restricted_load(path, hint=STYLEGAN2_HINT), which, path)
-    got = _class_name(net)
-    if _short(got) != "Generator":
-        raise CheckpointError(f"{path.name}: wrong architecture: {which} is {got!r}, expected a StyleGAN2 'Generator'")
-    state = net["state"] if isinstance(net.get("state"), dict) else {}
-    sd = flatten_module_state(state)
-    if "synthesis.b4.const" not in sd:
-        raise CheckpointError(f"{path.name}: wrong architecture: no synthesis.b4.const (a StyleGAN3 generator?)")
-    official = _init_kwargs(state, ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"))
-    synth = {**official, **(official.get("synthesis_kwargs") or {})}
-    if synth.get("architecture", "skip") != "skip":
-        raise CheckpointError(f"{path.name}: wrong architecture: synthesis architecture "
-                              f"{synth['architecture']!r}, only 'skip' is supported")
-    try:
-        ours = dict(z_dim=int(official["z_dim"]), w_dim=int(official["w_dim"]), c_dim=int(official.get("c_dim", 0)),
-                    img_resolution=int(official["img_resolution"]), img_channels=int(official.get("img_channels", 3)),
-                    channel_base=int(synth.get("channel_base", 32768)), channel_max=int(synth.get("channel_max", 512)),
-                    mapping_layers=int((official.get("mapping_kwargs") or {}).get("num_layers", 8)))
-    except KeyError as exc:
-        raise CheckpointError(f"{path.name}: init_kwargs lack {exc}; cannot rebuild the generator") from exc
-    _check_architecture(sd, ours, path.name)
-    return OfficialCheckpoint(state_dict=sd, init_kwargs=ours, which=which, class_name=got,
-                              extras={"official_init_kwargs": official})
 
 
 # ----------------------------------------------------------------------------------------------

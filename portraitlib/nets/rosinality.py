@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
-from portraitlib.nets.checkpoints import _LIST_MAX, OfficialCheckpoint, _check_architecture, _torch_load_weights
+from portraitlib.nets.checkpoints import _LIST_MAX, OfficialCheckpoint, _torch_load_weights
+from portraitlib.nets.stylegan2 import StyleGAN2Generator
+from portraitlib.nets.stylegan2_official import check_architecture
 from portraitlib.nets.unpickle import CheckpointError
 
 ROSINALITY_HINT = "Put the rosinality stylegan2-pytorch checkpoint (.pt) at that path."
@@ -138,7 +140,7 @@ def convert_rosinality_state(rsd: dict[str, torch.Tensor], *, latent_avg: torch.
     init_kwargs = dict(z_dim=w_dim, w_dim=w_dim, c_dim=0, img_resolution=img_resolution,
                        img_channels=out["synthesis.b4.torgb.weight"].shape[0], channel_base=base, channel_max=cmax,
                        mapping_layers=n_mlp)
-    _check_architecture(out, init_kwargs, name)
+    check_architecture(out, StyleGAN2Generator, init_kwargs, name)
     return out, init_kwargs, extras
 
 

@@ -126,14 +126,18 @@ class SynthesisNetwork(nn.Module):
 
 
 class StyleGAN2Generator(nn.Module):
-    """The 2D StyleGAN2 generator: z (N, z_dim) -> image (N, 3, R, R) in about [-1, 1]."""
+    """The 2D StyleGAN2 generator: z (N, z_dim) -> image (N, 3, R, R) in about [-1, 1].
+
+    ``conv_clamp`` clamps every conv and toRGB output to +-conv_clamp, as the official FFHQ models
+    were trained (256); None (our own trainings) clamps nothing."""
 
     def __init__(self, *, z_dim: int = 512, w_dim: int = 512, img_resolution: int = 1024, img_channels: int = 3,
-                 channel_base: int = 32768, channel_max: int = 512, mapping_layers: int = 8, c_dim: int = 0):
+                 channel_base: int = 32768, channel_max: int = 512, mapping_layers: int = 8, c_dim: int = 0,
+                 conv_clamp: float | None = None):
         super().__init__()
         self.z_dim, self.w_dim, self.c_dim, self.img_resolution = z_dim, w_dim, c_dim, img_resolution
         self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          channel_base=channel_base, channel_max=channel_max)
+                                          channel_base=channel_base, channel_max=channel_max, conv_clamp=conv_clamp)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       num_layers=mapping_layers)

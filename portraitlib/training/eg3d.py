@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from portraitlib import cameras
 from portraitlib.device import draw_batch
+from portraitlib.distributed import optimiser_step, shard
 from portraitlib.losses import density_regularization, nonsaturating_d, nonsaturating_g, r1_penalty
 from portraitlib.nets.discriminators import DualDiscriminator, blur_sigma_at
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
@@ -77,6 +78,7 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng)
         z = (latents(settings.batch, rng) if latents is not None
              else torch.randn(settings.batch, generator.config.z_dim, generator=rng, device=device))
+        z = shard(z)
         ws = generator.mapping(z, c_cond, update_emas=True)
         return generator.synthesis(ws, c, noise_mode="random", generator=rng), ws, c
 
@@ -85,7 +87,7 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
                               start_sigma=settings.blur_sigma)
         real, idx = draw_batch(images, settings.batch, rng)
         real, real_c = real * 2 - 1, labels[idx.to(labels.device)].to(device)
-        flip = torch.rand(settings.batch, generator=rng, device=device) < 0.5
+        flip = shard(torch.rand(settings.batch, generator=rng, device=device)) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(-1), real)
         real_c = torch.where(flip[:, None], cameras.mirror_labels(real_c), real_c)
         real_imgs = {"image": real, "image_raw": raw_like(real, raw_res)}
@@ -101,9 +103,7 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
             leaves = {k: v.detach().requires_grad_(True) for k, v in real_imgs.items()}
             r1 = r1_penalty(discriminator(leaves, real_c, blur_sigma=sigma), list(leaves.values()))
             d_loss = d_loss + r1 * (settings.r1_gamma / 2) * settings.r1_every
-        core.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        core.opt_d.step()
+        optimiser_step(core.opt_d, d_loss)
 
         with core.autocast():
             fake, ws, fake_c = fakes()
@@ -112,13 +112,11 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         density = core.zero()
         if settings.density_every and step % settings.density_every == 0:
             planes = generator.planes(ws)
-            density = density_regularization(lambda p: generator.field(planes)(p)[1], batch=settings.batch,
+            density = density_regularization(lambda p: generator.field(planes)(p)[1], batch=len(planes),
                                              box_warp=generator.config.box_warp, generator=rng)
             g_loss = g_loss + density * settings.density_weight * settings.density_every
         guide_loss = guide(generator, rng) if guide is not None else core.zero()
         g_loss = g_loss + guide_loss
-        core.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        core.opt_g.step()
+        optimiser_step(core.opt_g, g_loss)
         core.end_step(step, d_loss=d_loss, g_loss=g_loss, r1=r1, density=density, guide=guide_loss)
     return core.finish(keep_best=settings.keep_best)

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from portraitlib.device import device_of, draw_batch, seeded_generator
+from portraitlib.distributed import optimiser_step, shard
 from portraitlib.nets.encoders import WPlusEncoder
 from portraitlib.profiles import EncoderConfig
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -46,7 +47,7 @@ def cycle_loss(encoder: nn.Module, generator: TriPlaneGenerator, labels: torch.T
     """Eq. (2): codes of prior samples, rendered at ``views`` cameras drawn from ``labels``, must come
     back through the encoder. Drawn on ``generator_rng``'s device."""
     device = generator_rng.device
-    z = torch.randn(n, generator.config.z_dim, generator=generator_rng, device=device)
+    z = shard(torch.randn(n, generator.config.z_dim, generator=generator_rng, device=device))
     with torch.no_grad():
         w = as_wplus(generator, generator.mapping(z, frontal_labels(n, device)))
     w_views = w.repeat(views, 1, 1)
@@ -94,9 +95,7 @@ def train_wplus_3d(encoder: WPlusEncoder, generator: TriPlaneGenerator, images: 
         reg = code_spread(codes)
         loss = (l2 + settings.perceptual_weight * lp + settings.identity_weight * idl + settings.cycle_weight * cyc
                 + settings.reg_weight * reg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimiser_step(opt, loss)
         for name, value in (("loss", loss), ("l2", l2), ("perceptual", lp), ("identity", idl), ("cycle", cyc),
                             ("reg", reg)):
             log[name].append(value.item())

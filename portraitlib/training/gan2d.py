@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from portraitlib.device import draw_batch
+from portraitlib.distributed import optimiser_step, shard
 from portraitlib.losses import nonsaturating_d, nonsaturating_g, r1_penalty
 from portraitlib.nets.discriminators import Discriminator
 from portraitlib.nets.encoders import mean_w, sample_zplus, ws_from_zplus
@@ -41,6 +42,10 @@ class GAN2DConfig:
     """Channels at resolution r: min(channel_base // r, channel_max)."""
     channel_max: int = 128
     """Cap on channels."""
+    conv_clamp: float | None = None
+    """Clamp of every conv output in G and D (the official FFHQ models: 256; ours: none)."""
+    mbstd_group_size: int | None = 4
+    """D's minibatch-stddev group (the official models record theirs)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +72,10 @@ def build_2d(config: GAN2DConfig) -> tuple[StyleGAN2Generator, Discriminator]:
     """A fresh generator and discriminator of this size."""
     g = StyleGAN2Generator(z_dim=config.z_dim, w_dim=config.w_dim, img_resolution=config.resolution,
                            channel_base=config.channel_base, channel_max=config.channel_max,
-                           mapping_layers=config.mapping_layers)
+                           mapping_layers=config.mapping_layers, conv_clamp=config.conv_clamp)
     d = Discriminator(img_resolution=config.resolution, channel_base=config.channel_base,
-                      channel_max=config.channel_max)
+                      channel_max=config.channel_max, conv_clamp=config.conv_clamp,
+                      mbstd_group_size=config.mbstd_group_size)
     return g, d
 
 
@@ -91,14 +97,14 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
     augment = (lambda x: diff_augment(x, generator=rng)) if settings.augment else (lambda x: x)
 
     def sample_fakes():
-        zplus = latents(settings.batch, rng) if latents is not None else sample_zplus(
+        zplus = shard(latents(settings.batch, rng) if latents is not None else sample_zplus(
             settings.batch, num_ws=generator.num_ws, z_dim=generator.z_dim, shared=not settings.zplus_prior,
-            generator=rng)
+            generator=rng))
         return generator.synthesis(ws_from_zplus(generator.mapping, zplus), noise_mode="random")
 
     for step in core.steps(settings.steps, progress=progress):
         real = draw_batch(images, settings.batch, rng)[0] * 2 - 1
-        flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
+        flip = shard(torch.rand(settings.batch, generator=rng, device=rng.device)) < 0.5
         real = torch.where(flip[:, None, None, None], real.flip(-1), real)
 
         with torch.no_grad(), core.autocast():
@@ -110,15 +116,11 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
             real_r = real.detach().requires_grad_(True)
             r1 = r1_penalty(discriminator(augment(real_r)), [real_r])
             d_loss = d_loss + r1 * (settings.r1_gamma / 2) * settings.r1_every
-        core.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        core.opt_d.step()
+        optimiser_step(core.opt_d, d_loss)
 
         with core.autocast():
             g_loss = nonsaturating_g(discriminator(augment(sample_fakes())))
-        core.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        core.opt_g.step()
+        optimiser_step(core.opt_g, g_loss)
         core.end_step(step, d_loss=d_loss, g_loss=g_loss, r1=r1)
     g_ema, log = core.finish()
     with torch.no_grad():  # the mean w (truncation, W+ encoders) of the weights returned

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from portraitlib.device import device_of, draw_batch, seeded_generator
+from portraitlib.distributed import optimiser_step, shard
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder, ws_from_zplus
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.training.checkpoint import TrainingCheckpoint
@@ -116,7 +117,7 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
     for step in tqdm(range(start, settings.steps), desc=progress, disable=progress is None, leave=False,
                      initial=start, total=settings.steps):
         x = draw_batch(images, settings.batch, rng)[0]
-        flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
+        flip = shard(torch.rand(settings.batch, generator=rng, device=rng.device)) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         if vae:
             mu, logvar = encoder(x)
@@ -141,9 +142,7 @@ def update(opt: torch.optim.Optimizer, loss: torch.Tensor, *, log: dict[str, lis
            rng: torch.Generator) -> None:
     """One optimiser step on ``loss`` of an encoder training, its ``terms`` appended to ``log``, and
     the resumable checkpoint when one is due (every ``settings.checkpoint_every`` steps, and last)."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    optimiser_step(opt, loss)
     for name, value in terms.items():
         log[name].append(value.item())
     done = step + 1

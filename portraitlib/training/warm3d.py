@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from portraitlib import cameras
 from portraitlib.device import draw_batch
+from portraitlib.distributed import shard
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
 from portraitlib.training.inversion import EncoderTrainingSettings, encoder_training, update
@@ -83,7 +84,7 @@ def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, 
                      initial=start, total=settings.steps):
         x, idx = draw_batch(images, settings.batch, rng)
         c = labels[idx.to(labels.device)].to(x.device)
-        flip = torch.rand(settings.batch, generator=rng, device=rng.device) < 0.5
+        flip = shard(torch.rand(settings.batch, generator=rng, device=rng.device)) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         c = torch.where(flip[:, None], cameras.mirror_labels(c), c)
         mu, logvar = encoder(x)

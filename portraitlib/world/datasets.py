@@ -204,18 +204,25 @@ def save_eg3d(data: WorldSet, folder: Path) -> Path:
     return path
 
 
-def load_eg3d(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Images (N, 3, R, R) in [0, 1], labels (N, 25) and file names of an EG3D-layout folder."""
-    folder = Path(folder)
-    meta = folder / "dataset.json"
+def load_eg3d(folder: Path, *, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Images (N, 3, R, R) in [0, 1], labels (N, 25) and file names of an EG3D-layout folder (its
+    first ``limit`` entries only, when given)."""
+    labels, names = eg3d_labels(folder)
+    names = names[:limit]
+    images = np.stack([np.asarray(Image.open(Path(folder) / name).convert("RGB")) for name in names])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels[:len(names)], names
+
+
+def eg3d_labels(folder: Path) -> tuple[torch.Tensor, list[str]]:
+    """Labels (N, 25) and file names of an EG3D-layout folder, from its ``dataset.json`` alone."""
+    meta = Path(folder) / "dataset.json"
     if not meta.exists():
         raise FileNotFoundError(f"{meta} not found: an EG3D data set needs dataset.json beside its images")
     entries = json.loads(meta.read_text())["labels"]
-    images = np.stack([np.asarray(Image.open(folder / name).convert("RGB")) for name, _ in entries])
-    labels = torch.tensor([label for _, label in entries], dtype=torch.float32, device="cpu")
+    labels = torch.tensor([label for _, label in entries], dtype=torch.float32, device="cpu").reshape(len(entries), -1)
     if labels.shape[1:] != (25,):
         raise ValueError(f"{meta}: labels must have 25 numbers, got shape {tuple(labels.shape)}")
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels, [n for n, _ in entries]
+    return labels, [n for n, _ in entries]
 
 
 def load_groundtruth(folder: Path) -> dict:
