@@ -341,6 +341,10 @@ class Profile:
     Ignored on the CPU and MPS, so the CPU tables never change; a bf16 run has its own cache."""
     data_source: Literal["world", "celebahq"] = "world"
     """``world``: the synthetic 3D head world; ``celebahq``: CelebA-HQ and official weights."""
+    trained: bool = True
+    """Whether the profile trains (or loads) networks far enough for the notebooks' learning
+    checks (losses fall, G renders surfaces, ...): false for the smoke profile and the tests'
+    paper-structure profile, whose networks only prove the code path."""
     world: WorldConfig = field(default_factory=WorldConfig)
     """Synthetic world sizes (used when ``data_source`` is ``world``; also for checks)."""
     metrics: MetricsConfig = field(default_factory=MetricsConfig)

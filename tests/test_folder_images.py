@@ -6,7 +6,7 @@ from PIL import Image
 from portraitlib.generator3d import resize
 from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
 from portraitlib.world import datasets
-from portraitlib.world.folder_images import FolderImages
+from portraitlib.world.folder_images import FolderImages, mean_image
 
 TINY = GAN2DConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8)
 
@@ -31,6 +31,8 @@ def test_indexing_matches_the_loaded_tensor(folder):
     assert resize(lazy, 8).shape == (10, 3, 8, 8)
     with pytest.raises(IndexError):
         lazy[torch.tensor([10])]
+    assert torch.allclose(mean_image(lazy, batch=3), eager.mean(0), atol=1e-6)
+    assert torch.allclose(mean_image(eager, batch=4), eager.mean(0), atol=1e-6)
 
 
 def test_bad_files_name_themselves(folder):

@@ -89,3 +89,12 @@ class FolderImages:
 
     def __repr__(self) -> str:
         return f"FolderImages({self.folder.name!r}, n={len(self)}, shape={tuple(self.shape)}, device={self.device})"
+
+
+def mean_image(images: torch.Tensor | FolderImages, *, batch: int = 256) -> torch.Tensor:
+    """The mean image (3, R, R) of a tensor of images (N, 3, R, R) or a folder, one batch at a time."""
+    total = None
+    for i in range(0, len(images), batch):
+        part = images[i:i + batch].sum(0, dtype=torch.float64)
+        total = part if total is None else total + part
+    return (total / len(images)).float()
