@@ -33,11 +33,12 @@ def world_size() -> int:
 
 
 def rank() -> int:
-    """This process's rank: the process group's, else torchrun's ``RANK`` (the study runner, which
-    runs each rank's notebooks, is not in the group its notebooks join), else 0."""
+    """This process's rank: the process group's, else torchrun's ``RANK`` when its ``WORLD_SIZE``
+    is above 1 (the study runner, which runs each rank's notebooks, is not in the group its
+    notebooks join), else 0."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    return int(os.environ.get("RANK", "0"))
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 def is_writer() -> bool:

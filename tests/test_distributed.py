@@ -79,6 +79,10 @@ def _train_encoder_untrained() -> dict:
     return WPlusEncoder(img_resolution=32, num_ws=g.num_ws, w_dim=8, w_avg=mean_w(g), width=8, hidden=16).state_dict()
 
 
-def test_one_process_is_world_size_one():
+def test_one_process_is_world_size_one(monkeypatch):
     x = torch.arange(6)
     assert distributed.world_size() == 1 and distributed.is_writer() and torch.equal(distributed.shard(x), x)
+    monkeypatch.setenv("RANK", "3")  # a stray RANK without torchrun's WORLD_SIZE must not stop the writes
+    assert distributed.is_writer()
+    monkeypatch.setenv("WORLD_SIZE", "4")  # the runner under torchrun: rank 3 writes nothing
+    assert not distributed.is_writer()
