@@ -100,6 +100,41 @@ def test_tiny_training_decreases_the_loss_and_is_seeded():
     assert clip.model.logit_scale.exp().item() <= 100 + 1e-3
 
 
+def test_mirroring_is_off_by_default_and_swaps_captions_when_on():
+    """Off (``ClipConfig.mirror``): the mirrored captions are never read, so replacing them changes
+    nothing; on, they are read with the mirrored images."""
+    images, tokens, _ = _toy_set()
+    garbled = tokens.clone()
+    garbled[:, 1] = tokens[:, 1].flip(0)  # the mirror captions of other renders
+    assert not TINY.mirror
+    plain, _ = training.train_world_clip(images, tokens, config=TINY, seed=0, progress=False)
+    same, _ = training.train_world_clip(images, garbled, config=TINY, seed=0, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), same.state_dict().values()))
+    mirrored = dataclasses.replace(TINY, mirror=True)
+    a, _ = training.train_world_clip(images, tokens, config=mirrored, seed=0, progress=False)
+    b, _ = training.train_world_clip(images, garbled, config=mirrored, seed=0, progress=False)
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_attribute_variants_are_what_the_measure_queries():
+    """The held-out variants (one factor changed, hat off) are described, in every look that shows
+    the factor, by exactly the value each retrieval candidate stands for."""
+    g = torch.Generator().manual_seed(0)
+    base = sample_latents(5, generator=g)
+    angles = torch.tensor([[3.0, 2.0, 0.0]]).repeat(5, 1)
+    for attribute, values in captions.ATTRIBUTE_VALUES.items():
+        z, a = measures._variants(attribute, base, angles)
+        for look in ("real", "cartoon"):
+            d = captions.describe(z, a, look)
+            got = {captions.Attribute.HAIR_COLOUR: [x.hair_colour for x in d],
+                   captions.Attribute.GLASSES: [x.glasses for x in d],
+                   captions.Attribute.FACING: [x.facing for x in d]}[attribute]
+            assert got == [v for v in values for _ in range(5)], (attribute, look)
+            assert not any(x.hat for x in d)
+            if attribute is captions.Attribute.FACING:
+                assert [x.elevation for x in d] == [None] * len(d)
+
+
 def test_clip_score_is_the_unscaled_cosine():
     x = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(model.clip_score(x, 2.5 * x), torch.ones(3))

@@ -4,7 +4,8 @@ The renders are the pose regressor's (every look, new identities, yaw +-45 and p
 light for the real look; ``datasets.cached_pose_set``); each gets ``captions_per_image`` captions
 of its true factors (``world.captions``) and as many of its mirror image. Every step degrades the
 batch like the look classifier's (blur, noise, colour jitter: generated images are not crisp
-renders), mirrors half of it with the mirrored captions, and reads one caption per image. The
+renders), mirrors half of it with the mirrored captions when ``config.mirror`` (off by default: see
+``ClipConfig.mirror``), and reads one caption per image. The
 recipe is open_clip's: AdamW (betas 0.9, 0.98, eps 1e-6; no decay on gains, biases and the
 temperature), linear warm-up then cosine decay, the temperature clamped at 100.
 
@@ -98,7 +99,7 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
         for start in range(0, n, config.batch):
             idx = order[start:start + config.batch]
             x = degrade(images[idx].to(device), g)
-            flip = torch.rand(len(idx), generator=g, device=g.device) < 0.5
+            flip = (torch.rand(len(idx), generator=g, device=g.device) < 0.5) & config.mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             pick = torch.randint(k, (len(idx),), generator=g, device=g.device)
             text = tokens[idx, flip.long().cpu(), pick.cpu()].to(device)
