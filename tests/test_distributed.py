@@ -20,10 +20,15 @@ def _photos(size: int = 16) -> torch.Tensor:
     return torch.rand(12, 3, size, size, generator=torch.Generator().manual_seed(5))
 
 
-def _train_encoder(checkpoint: Path | None = None) -> dict:
+def _encoder_and_generator() -> tuple[WPlusEncoder, StyleGAN2Generator]:
+    """The untrained W+ encoder and its frozen generator (the same weights on every call)."""
     torch.manual_seed(0)
     g = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=64, channel_max=8, mapping_layers=1).eval()
-    enc = WPlusEncoder(img_resolution=32, num_ws=g.num_ws, w_dim=8, w_avg=mean_w(g), width=8, hidden=16)
+    return WPlusEncoder(img_resolution=32, num_ws=g.num_ws, w_dim=8, w_avg=mean_w(g), width=8, hidden=16), g
+
+
+def _train_encoder(checkpoint: Path | None = None) -> dict:
+    enc, g = _encoder_and_generator()
     enc, log = train_encoder(enc, g, _photos(32), settings=InversionSettings(steps=4, batch=BATCH), seed=0,
                              checkpoint=checkpoint)
     return {"state": enc.state_dict(), "loss": log["loss"]}
@@ -59,7 +64,7 @@ def test_two_processes_equal_one_process_with_their_combined_batch(tmp_path):
     # so the updates between the steps were the same.
     halves = torch.tensor([r["encoder"]["loss"] for r in ranks]).mean(0)
     assert torch.allclose(halves, torch.tensor(single["loss"]), atol=1e-6), (halves, single["loss"])
-    untrained = _train_encoder_untrained()
+    untrained = _encoder_and_generator()[0].state_dict()
     for name, value in single["state"].items():
         assert torch.equal(ranks[0]["encoder"]["state"][name], ranks[1]["encoder"]["state"][name]), name
         # Adam turns the rounding of gradients that are zero in exact arithmetic (a conv bias right
@@ -71,12 +76,6 @@ def test_two_processes_equal_one_process_with_their_combined_batch(tmp_path):
     for net in ("G", "D", "G_ema"):
         for name, value in ranks[0]["gan"][net].items():
             assert torch.equal(value, ranks[1]["gan"][net][name]), f"{net}.{name} differs between ranks"
-
-
-def _train_encoder_untrained() -> dict:
-    torch.manual_seed(0)
-    g = StyleGAN2Generator(z_dim=8, w_dim=8, img_resolution=32, channel_base=64, channel_max=8, mapping_layers=1).eval()
-    return WPlusEncoder(img_resolution=32, num_ws=g.num_ws, w_dim=8, w_avg=mean_w(g), width=8, hidden=16).state_dict()
 
 
 def test_one_process_is_world_size_one(monkeypatch):
