@@ -14,6 +14,7 @@ and a DataLoader's sampler would have to know them ahead.
 """
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,12 +50,17 @@ class FolderImages:
         return torch.Size((len(self), 3, *((self.size, self.size) if self.size else self._stored)))
 
     def to(self, device: torch.device | str) -> "FolderImages":
-        """The same folder, indexed onto ``device``."""
-        return FolderImages(self.folder, threads=self.threads, device=device, size=self.size)
+        """The same folder, indexed onto ``device`` (its listing and thread pool shared, not re-read)."""
+        return self._with(device=torch.device(device))
 
     def resized(self, size: int) -> "FolderImages":
         """The same folder, each batch resized (bilinear, antialiased) to ``size`` x ``size`` as it is read."""
-        return FolderImages(self.folder, threads=self.threads, device=self.device, size=size)
+        return self._with(size=size)
+
+    def _with(self, **changes) -> "FolderImages":
+        other = copy.copy(self)
+        other.__dict__.update(changes)
+        return other
 
     def _read(self, i: int) -> np.ndarray:
         path = self.folder / self.names[i]
