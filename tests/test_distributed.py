@@ -7,8 +7,13 @@ import torch.multiprocessing as mp
 
 from portraitlib import distributed
 from portraitlib.cache import atomic_write_bytes
+from portraitlib import cameras
+from portraitlib.nets import configs
 from portraitlib.nets.encoders import WPlusEncoder, mean_w
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
+from portraitlib.nets.triplane import TriPlaneGenerator
+from portraitlib.profiles import EncoderConfig
+from portraitlib.training.encoder3d import mean_w_3d, train_wplus_3d
 from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
 from portraitlib.training.inversion import InversionSettings, train_encoder
 
@@ -34,6 +39,17 @@ def _train_encoder(checkpoint: Path | None = None) -> dict:
     return {"state": enc.state_dict(), "loss": log["loss"]}
 
 
+def _train_encoder_3d() -> dict:
+    """AgileGAN3D's W+ encoder with its cycle loss (prior samples rendered at 2 cameras each)."""
+    torch.manual_seed(3)
+    g = TriPlaneGenerator(config=configs.SMOKE).eval()
+    enc = WPlusEncoder(img_resolution=32, num_ws=g.num_ws_plus, w_dim=configs.SMOKE.w_dim, w_avg=mean_w_3d(g, n=64),
+                       width=8, hidden=16)
+    labels = cameras.labels_from_angles(torch.linspace(-20, 20, 12), torch.zeros(12))
+    enc, log = train_wplus_3d(enc, g, _photos(32), labels, settings=EncoderConfig(steps=2, batch=BATCH), seed=0)
+    return {"state": enc.state_dict(), "loss": log["loss"], "cycle": log["cycle"]}
+
+
 def _train_gan() -> dict:
     torch.manual_seed(0)
     g, d = build_2d(GAN2DConfig(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8))
@@ -48,7 +64,8 @@ def _worker(rank: int, world: int, init_file: str, out: str) -> None:
         out = Path(out)
         assert distributed.world_size() == world and distributed.rank() == rank
         atomic_write_bytes(out / "written.txt", str(rank).encode())  # only rank 0 writes
-        result = {"encoder": _train_encoder(checkpoint=out / "encoder-resume.pt"), "gan": _train_gan()}
+        result = {"encoder": _train_encoder(checkpoint=out / "encoder-resume.pt"), "gan": _train_gan(),
+                  "encoder3d": _train_encoder_3d()}
         torch.save(result, out / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -72,6 +89,14 @@ def test_two_processes_equal_one_process_with_their_combined_batch(tmp_path):
         assert torch.allclose(ranks[0]["encoder"]["state"][name], value, atol=5e-4), name
     moved = max((v - untrained[k]).abs().max().item() for k, v in single["state"].items())
     assert moved > 6 * 5e-4, f"4 Adam steps of lr 1e-3 moved the weights by {moved} only"
+    # The 3D W+ encoder: each rank renders its own prior samples at 2 cameras for the cycle loss. The
+    # renderer's stratified ray jitter is drawn per rank, so the losses agree loosely, the weights exactly.
+    single3d = _train_encoder_3d()
+    halves3d = torch.tensor([r["encoder3d"]["loss"] for r in ranks]).mean(0)
+    assert torch.allclose(halves3d, torch.tensor(single3d["loss"]), rtol=0.05), (halves3d, single3d["loss"])
+    assert min(min(r["encoder3d"]["cycle"]) for r in ranks) > 0, "the cycle term ran on every rank"
+    for name, value in ranks[0]["encoder3d"]["state"].items():
+        assert torch.equal(value, ranks[1]["encoder3d"]["state"][name]), name
     # The GAN loop: both ranks hold the same weights after every averaged update.
     for net in ("G", "D", "G_ema"):
         for name, value in ranks[0]["gan"][net].items():

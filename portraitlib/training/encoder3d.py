@@ -47,11 +47,12 @@ def cycle_loss(encoder: nn.Module, generator: TriPlaneGenerator, labels: torch.T
     """Eq. (2): codes of prior samples, rendered at ``views`` cameras drawn from ``labels``, must come
     back through the encoder. Drawn on ``generator_rng``'s device."""
     device = generator_rng.device
-    z = shard(torch.randn(n, generator.config.z_dim, generator=generator_rng, device=device))
+    z = shard(torch.randn(n, generator.config.z_dim, generator=generator_rng, device=device))  # this rank's samples
     with torch.no_grad():
-        w = as_wplus(generator, generator.mapping(z, frontal_labels(n, device)))
-    w_views = w.repeat(views, 1, 1)
-    c = draw_batch(labels, n * views, generator_rng)[0]
+        w = as_wplus(generator, generator.mapping(z, frontal_labels(len(z), device)))
+    w_views = w.repeat(views, 1, 1)  # (views * n_rank, 17, w_dim), view-major
+    c = labels[torch.randint(len(labels), (views, n), generator=generator_rng, device=device).to(labels.device)]
+    c = shard(c.transpose(0, 1)).transpose(0, 1).reshape(-1, labels.shape[1]).to(device)  # each view, these samples
     with torch.no_grad():
         images = (generator.synthesis(w_views, c)["image"] + 1) / 2
     return (encoder(images.clamp(0, 1)) - w_views).square().mean()
