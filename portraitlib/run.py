@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from portraitlib import inventory
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.distributed import is_writer, rank
-from portraitlib.paths import REPORTS_ENV, notebooks_dir, reports_dir
+from portraitlib.paths import CACHE_ENV, PROFILES_ENV, REPORTS_ENV, notebooks_dir, reports_dir
 from portraitlib.profile_loading import load_profile
 from portraitlib.profiles import ProfileError
 from portraitlib.provenance import code_version
@@ -109,6 +109,9 @@ def run_study(*, profile: str, seed: int | None = None, only: str | None = None,
               device: str | None = None) -> list[Outcome]:
     """Run the selected notebooks in order (on ``device``, default the profile's); stop at the
     first failure."""
+    for name in (CACHE_ENV, PROFILES_ENV, REPORTS_ENV):  # the kernels run in notebooks/, not here
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
     loaded = load_profile(profile)
     run_seed = loaded.seed if seed is None else seed
     folder = folder or notebooks_dir()

@@ -1,5 +1,6 @@
 """The runner end to end on fixture notebooks (papermill, a real kernel)."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,20 @@ def test_check_lists_what_a_profile_reads(tmp_path, monkeypatch, capsys):
     assert "celebahq_train" in out and "required file(s) missing" in out
     assert main(["--profile", "smoke", "--check"]) == 0
     assert "everything the profile reads is present" in capsys.readouterr().out
+
+
+def test_relative_profiles_folder_reaches_the_kernels(tmp_path, notebooks):
+    """The kernels run in the notebooks' folder: a relative $PORTRAITLIB_PROFILES still names the
+    caller's folder."""
+    mine = tmp_path / "profiles"
+    mine.mkdir()
+    root = Path(__file__).resolve().parent.parent
+    (mine / "mine.yaml").write_text((root / "params" / "smoke.yaml").read_text().replace("image_size: 64",
+                                                                                         "image_size: 48", 1))
+    env = {**os.environ, "PORTRAITLIB_PROFILES": "profiles"}
+    done = subprocess.run([sys.executable, "-m", "portraitlib.run", "--profile", "mine", "--notebooks-dir",
+                           str(notebooks), "--reports-dir", "reports"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "reports" / "mine" / "results" / "01_records.json").read_text())
+    assert result["values"]["profile_used"] == "mine" and result["values"]["image_size"] == 48
