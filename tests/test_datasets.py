@@ -53,6 +53,16 @@ def test_pose_regressor_learns_on_world_renders():
     assert cameras.angular_error(labels, data.labels[:5]).mean() < 30
 
 
+def test_pose_set_renders_at_its_own_size_not_the_worlds():
+    """The paper's world is 1024 px; its pose set (read at 64 px) must not be."""
+    big = WorldConfig(image_size=48, pose_set_size=16, trace_steps=40)
+    data = datasets.make_pose_set(2, looks=("cartoon",), split="train", seed=0, config=big)
+    assert data.images.shape == (2, 3, 16, 16) and data.depth.shape == (2, 1, 16, 16)
+    same = datasets.make_pose_set(2, looks=("cartoon",), split="train", seed=0, config=CFG)
+    assert same.images.shape == (2, 3, 32, 32)  # a world smaller than pose_set_size keeps its own size
+    assert torch.equal(data.angles, same.angles) and torch.equal(data.latents, same.latents)
+
+
 def test_real_scene_renders_the_same_photo_again_and_at_a_new_camera():
     data = datasets.make_real_set(4, split="test", seed=0, config=CFG)
     scene = datasets.real_scene(4, split="test", seed=0)

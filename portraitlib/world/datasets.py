@@ -138,20 +138,34 @@ def cached_views(*, cache, latents: torch.Tensor, angles: torch.Tensor, look: st
     return WorldSet(look=look, **{name: stored[name] for name in fields})
 
 
-def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int,
-                  config: WorldConfig, device: torch.device | str = "cpu") -> WorldSet:
-    """Images of every look at poses spread over yaw +-45 and pitch +-20 (``train``), or at
-    FFHQ-like poses (``test``), with new identities: data of the pose regressor."""
+def pose_set_world(config: WorldConfig) -> WorldConfig:
+    """``config`` at the pose set's resolution: ``pose_set_size`` px, or ``image_size`` when smaller."""
+    return dataclasses.replace(config, image_size=min(config.image_size, config.pose_set_size))
+
+
+def pose_set_draws(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int
+                   ) -> list[tuple[str, torch.Tensor, torch.Tensor, Scene | None]]:
+    """What :func:`make_pose_set` renders, look by look: (look, identities (n, D), angles (n, 3),
+    the real look's light and background or None); yaw +-45 and pitch +-20 (``train``) or
+    FFHQ-like poses (``test``)."""
     g = torch.Generator(device="cpu").manual_seed(seed * 10_000 + 7_000 + SPLIT_SEEDS[split])
     kind = "uniform" if split == "train" else "ffhq"
-    sets = []
+    draws = []
     for look in looks:
         latents = sample_latents(n_per_look, generator=g)
         angles = cameras.sample_poses(n_per_look, generator=g, kind=kind)
-        scene = Scene.sample(n_per_look, generator=g) if look == "real" else None
-        sets.append(render_set(latents, angles, look=look, config=config, scene=scene,
-                               progress=f"world pose/{split}/{look}", device=device))
-    return concat(sets)
+        draws.append((look, latents, angles, Scene.sample(n_per_look, generator=g) if look == "real" else None))
+    return draws
+
+
+def make_pose_set(n_per_look: int, *, looks: tuple[str, ...], split: str, seed: int,
+                  config: WorldConfig, device: torch.device | str = "cpu") -> WorldSet:
+    """Images of every look (:func:`pose_set_draws`: new identities) at :func:`pose_set_world`'s
+    resolution: data of the pose regressor, the look classifier and the world CLIP."""
+    config = pose_set_world(config)
+    return concat([render_set(latents, angles, look=look, config=config, scene=scene,
+                              progress=f"world pose/{split}/{look}", device=device)
+                   for look, latents, angles, scene in pose_set_draws(n_per_look, looks=looks, split=split, seed=seed)])
 
 
 def cached_pose_set(*, cache, n_per_look: int, looks: tuple[str, ...], split: str, seed: int,
