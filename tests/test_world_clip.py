@@ -212,3 +212,55 @@ def test_clip_config_is_documented_and_validated():
     with pytest.raises(profiles.ProfileError, match="go together"):
         ClipConfig(pretrained_model="ViT-B-32-quickgelu")
     assert profile_loading.load_profile("mini").clip.n_per_look > profile_loading.load_profile("smoke").clip.n_per_look
+
+
+def test_counterfactuals_change_one_factor_and_nothing_else():
+    g = torch.Generator().manual_seed(1)
+    z = sample_latents(64, generator=g)
+    angles = torch.zeros(64, 3)
+    before = captions.describe(z, angles, "real")
+    for change in training.Counterfactual:
+        edited = change.edit(z, torch.Generator().manual_seed(2))
+        after = captions.describe(edited, angles, "real")
+        kept = {f.name for f in dataclasses.fields(captions.Description)} - {
+            "glasses" if change is training.Counterfactual.GLASSES else "hair_colour"}
+        assert all(getattr(a, name) == getattr(b, name) for a, b in zip(after, before) for name in kept), change
+        if change is training.Counterfactual.GLASSES:
+            assert [a.glasses for a in after] == [not b.glasses for b in before]
+        else:
+            assert all(a.hair_colour != b.hair_colour and a.hair_colour is not None for a, b in zip(after, before))
+            assert len({a.hair_colour for a in after}) == len(captions.HAIR_COLOURS), "every colour is a target"
+
+
+def test_grouped_training_keeps_each_render_with_its_counterfactuals():
+    """One render per group is plain training; groups of three fit and are seeded too."""
+    images, tokens, _ = _toy_set()
+    plain, curve = training.train_world_clip(images, tokens, config=TINY, seed=0, progress=False)
+    grouped, curve_one = training.train_world_clip(images[:, None], tokens[:, None], config=TINY, seed=0,
+                                                   progress=False)
+    assert curve == curve_one
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), grouped.state_dict().values()))
+    triples = torch.stack([images, images.flip(-1), 1 - images], 1)
+    three = torch.stack([tokens, tokens.roll(1, 0), tokens.roll(2, 0)], 1)
+    _, curve3 = training.train_world_clip(triples, three, config=TINY, seed=0, progress=False)
+    _, again = training.train_world_clip(triples, three, config=TINY, seed=0, progress=False)
+    assert curve3 == again and curve3[-1] < curve3[0]
+
+
+def test_counterfactual_renders_share_cameras_and_light(tmp_path):
+    from portraitlib.cache import ArtifactCache
+    from portraitlib.world import datasets
+
+    world = profiles.WorldConfig(image_size=16, trace_steps=24)
+    cache = ArtifactCache(profile="test", seed=0, root=tmp_path)
+    looks = ("real", "cartoon")
+    latents, images = training.counterfactual_renders(cache=cache, world=world, n_per_look=3, looks=looks, seed=0)
+    plain = datasets.make_pose_set(3, looks=looks, split="train", seed=0, config=world)
+    assert latents.shape == (2, 6, LATENT_DIM) and images.shape == (2, 6, 3, 16, 16)
+    (_, _, _, scene), _ = datasets.pose_set_draws(3, looks=looks, split="train", seed=0)
+    for c, z in enumerate(latents):
+        assert ((z != plain.latents).sum(1) == 1).all(), "one factor of each identity changed"
+        assert not torch.equal(images[c], plain.images)
+        real = datasets.render_set(z[:3], plain.angles[:3], look="real", config=world, scene=scene)
+        cartoon = datasets.render_set(z[3:], plain.angles[3:], look="cartoon", config=world)
+        assert torch.equal(images[c], torch.cat([real.images, cartoon.images])), "same cameras and light"

@@ -31,14 +31,11 @@ from portraitlib.profiles import ClipConfig, WorldConfig
 from portraitlib.world.captions import (ATTRIBUTE_QUERIES, ATTRIBUTE_VALUES, HELD_OUT_LOOK_WORDS, Attribute,
                                         Description, Facing, attribute_prompt, describe, full_caption, look_prompt)
 from portraitlib.world.datasets import cached_views
-from portraitlib.world.identity import ACCESSORIES, RANGES, sample_latents
+from portraitlib.world.identity import sample_latents, with_accessory, with_hair_colour
 from portraitlib.world.styles import get_style
 
 HELD_OUT_OFFSET = 8_000
 """Seed offset of the held-out identities (seed * 10000 + 8000; the data sets use offsets below 8000)."""
-_HAIR = [name for name, _, _ in RANGES].index("hair_colour")
-_GLASSES, _HAT = (len(RANGES) + [name for name, _ in ACCESSORIES].index(a) for a in ("glasses", "hat"))
-_PRESENT, _ABSENT = 4.0, -4.0  # latents that switch an accessory on (Phi > 0.9999) or off
 _FACING_YAWS = {Facing.LEFT: 30.0, Facing.FRONT: 0.0, Facing.RIGHT: -30.0}
 
 
@@ -62,13 +59,11 @@ def _variants(attribute: Attribute, latents: torch.Tensor, angles: torch.Tensor
     """Latents and angles (V * M, ...) of M identities with each value of ``attribute``, hat off."""
     rows_z, rows_a = [], []
     for value in ATTRIBUTE_VALUES[attribute]:
-        z, a = latents.clone(), angles.clone()
-        z[:, _HAT] = _ABSENT
+        z, a = with_accessory(latents, "hat", False), angles.clone()
         if attribute is Attribute.HAIR_COLOUR:
-            position = min(max(ATTRIBUTE_VALUES[attribute].index(value) / 5, 0.02), 0.98)
-            z[:, _HAIR] = torch.special.ndtri(torch.tensor(position))
+            z = with_hair_colour(z, ATTRIBUTE_VALUES[attribute].index(value))
         elif attribute is Attribute.GLASSES:
-            z[:, _GLASSES] = _PRESENT if value else _ABSENT
+            z = with_accessory(z, "glasses", value)
         else:
             a[:, :2] = torch.tensor([_FACING_YAWS[value], 0.0])
         rows_z.append(z)

@@ -5,7 +5,9 @@ light for the real look; ``datasets.cached_pose_set``); each gets ``captions_per
 of its true factors (``world.captions``) and as many of its mirror image. Every step degrades the
 batch like the look classifier's (blur, noise, colour jitter: generated images are not crisp
 renders), mirrors half of it with the mirrored captions when ``config.mirror`` (off by default: see
-``ClipConfig.mirror``), and reads one caption per image. The
+``ClipConfig.mirror``), and reads one caption per image. With ``config.counterfactuals`` each
+render comes with its :class:`Counterfactual` renders (glasses toggled, hair recoloured) in the
+same batch. The
 recipe is open_clip's: AdamW (betas 0.9, 0.98, eps 1e-6; no decay on gains, biases and the
 temperature), linear warm-up then cosine decay, the temperature clamped at 100.
 
@@ -17,6 +19,7 @@ import dataclasses
 import math
 import random
 import time
+from enum import Enum
 
 import open_clip
 import torch
@@ -29,11 +32,30 @@ from portraitlib.paths import weights_path
 from portraitlib.profiles import ClipConfig, WorldConfig, settings_key
 from portraitlib.provenance import module_version
 from portraitlib.world.captions import Description, describe, mirror, training_captions
+from portraitlib.world.identity import (HAIR_PALETTE, hair_colour_entry, params_from_latent, with_accessory,
+                                        with_hair_colour)
 
 STAGE = "world-clip"
 """Name of the world CLIP's artefact and of its seeded build."""
 MAX_LOGIT_SCALE = math.log(100)
 """open_clip's clamp of the learnt temperature (logit scale at most 100)."""
+COUNTERFACTUAL_OFFSET = 9_000
+"""Seed offset (seed * 10000 + 9000) of the counterfactuals' new hair colours."""
+
+
+class Counterfactual(Enum):
+    """A training render again with one factor changed (same identity, camera, look and light)."""
+
+    GLASSES = "glasses toggled"
+    HAIR_COLOUR = "hair recoloured"
+
+    def edit(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Identities (N, D) with this factor changed: glasses off where on and on where off; hair
+        moved to another ``HAIR_PALETTE`` entry, drawn uniformly from ``generator``."""
+        if self is Counterfactual.GLASSES:
+            return with_accessory(latents, "glasses", params_from_latent(latents).glasses == 0)
+        shift = torch.randint(1, len(HAIR_PALETTE), (len(latents),), generator=generator, device=generator.device)
+        return with_hair_colour(latents, (hair_colour_entry(latents) + shift.to(latents.device)) % len(HAIR_PALETTE))
 
 
 def caption_tokens(latents: torch.Tensor, angles: torch.Tensor, looks: list[str], *, k: int, seed: int,
@@ -81,12 +103,19 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
     """A world CLIP of ``config`` fit to images (N, 3, R, R) in [0, 1] and caption tokens
     (N, 2, k, L) (:func:`caption_tokens`) on ``device``, built from the seeded RNG of (``seed``,
     ``STAGE``); batches drawn from a generator seeded with ``seed``. Returns it (eval mode) and
-    the mean ClipLoss of each epoch."""
+    the mean ClipLoss of each epoch.
+
+    Groups: images (N, V, 3, R, R) and tokens (N, V, 2, k, L) hold each render with its V - 1
+    counterfactuals (:class:`Counterfactual`); a step takes ``config.batch // V`` whole groups, so
+    a render and its counterfactuals are each other's negatives."""
+    if images.ndim == 4:
+        images, tokens = images[:, None], tokens[:, None]
     with seeded_build(seed, STAGE):
         clip = world_clip(config, weights=weights)
     clip = clip.to(device)
-    n, k = len(images), tokens.shape[2]
-    steps_per_epoch = -(-n // config.batch)
+    n, v, k = images.shape[0], images.shape[1], tokens.shape[3]
+    groups = max(1, config.batch // v)
+    steps_per_epoch = -(-n // groups)
     opt, sched = _optimiser(clip, config, config.epochs * steps_per_epoch)
     loss_fn = open_clip.ClipLoss()
     g = seeded_generator(seed, device)
@@ -96,13 +125,14 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
         clip.train()
         order = torch.randperm(n, generator=g, device=g.device).cpu()
         total = 0.0
-        for start in range(0, n, config.batch):
-            idx = order[start:start + config.batch]
-            x = degrade(images[idx].to(device), g)
-            flip = (torch.rand(len(idx), generator=g, device=g.device) < 0.5) & config.mirror
+        for start in range(0, n, groups):
+            idx = order[start:start + groups]
+            x = degrade(images[idx].flatten(0, 1).to(device), g)
+            m = len(x)
+            flip = (torch.rand(m, generator=g, device=g.device) < 0.5) & config.mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            pick = torch.randint(k, (len(idx),), generator=g, device=g.device)
-            text = tokens[idx, flip.long().cpu(), pick.cpu()].to(device)
+            pick = torch.randint(k, (m,), generator=g, device=g.device)
+            text = tokens[idx].flatten(0, 1)[torch.arange(m), flip.long().cpu(), pick.cpu()].to(device)
             image_features = clip.model.encode_image(clip.preprocess(x), normalize=True)
             text_features = clip.model.encode_text(text, normalize=True)
             loss = loss_fn(image_features, text_features, clip.model.logit_scale.exp())
@@ -112,12 +142,38 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
             sched.step()
             with torch.no_grad():
                 clip.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            total += loss.item() * len(idx)
+            total += loss.item() * m
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        curve.append(total / n)
+        curve.append(total / (n * v))
     bar.close()
     return clip.eval(), curve
+
+
+def counterfactual_renders(*, cache, world: WorldConfig, n_per_look: int, looks: tuple[str, ...], seed: int,
+                           device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The training renders (``datasets.cached_pose_set``, split ``train``) again, once per
+    :class:`Counterfactual`: identities (C, N, D) and images (C, N, 3, R, R) with the same cameras,
+    looks and light; through the artefact cache."""
+    from portraitlib.world.datasets import pose_set_draws, pose_set_world, render_set
+
+    def build() -> dict:
+        g = torch.Generator(device="cpu").manual_seed(seed * 10_000 + COUNTERFACTUAL_OFFSET)
+        draws = pose_set_draws(n_per_look, looks=looks, split="train", seed=seed)
+        latents, images = [], []
+        for change in Counterfactual:
+            edited = [(look, change.edit(z, g), angles, scene) for look, z, angles, scene in draws]
+            latents.append(torch.cat([z for _, z, _, _ in edited]))
+            images.append(torch.cat([render_set(z, angles, look=look, config=pose_set_world(world), scene=scene,
+                                                progress=f"world CLIP counterfactuals/{change.name.lower()}/{look}",
+                                                device=device).images
+                                     for look, z, angles, scene in edited]))
+        return {"latents": torch.stack(latents), "images": torch.stack(images)}
+
+    key = {"world": dataclasses.asdict(world), "looks": list(looks), "n_per_look": n_per_look,
+           "changes": [c.value for c in Counterfactual], "code": module_version(__name__)}
+    stored = cache.get_or_build(f"{STAGE}-counterfactuals", key, build)
+    return stored["latents"], stored["images"]
 
 
 def study_world_clip(*, cache, world: WorldConfig, config: ClipConfig, seed: int,
@@ -134,15 +190,21 @@ def study_world_clip(*, cache, world: WorldConfig, config: ClipConfig, seed: int
     def build():
         data = cached_pose_set(cache=cache, n_per_look=config.n_per_look, looks=looks, split="train", seed=seed,
                                config=world)
+        latents, images = data.latents[None], data.images[None]
+        if config.counterfactuals:
+            more_latents, more_images = counterfactual_renders(cache=cache, world=world, n_per_look=config.n_per_look,
+                                                               looks=looks, seed=seed, device=device)
+            latents, images = torch.cat([latents, more_latents]), torch.cat([images, more_images])
         start = time.perf_counter()
         row_looks = [look for look in looks for _ in range(config.n_per_look)]
-        tokens, examples = caption_tokens(data.latents, data.angles, row_looks, k=config.captions_per_image,
-                                          seed=seed, tokenizer=open_clip.SimpleTokenizer(context_length=config.context_length))
-        clip, curve = train_world_clip(data.images, tokens, config=config, seed=seed, device=device, weights=label,
-                                       progress=progress)
+        tokenizer = open_clip.SimpleTokenizer(context_length=config.context_length)
+        tokens = [caption_tokens(z, data.angles, row_looks, k=config.captions_per_image, seed=seed + v,
+                                 tokenizer=tokenizer) for v, z in enumerate(latents)]
+        clip, curve = train_world_clip(images.transpose(0, 1), torch.stack([t for t, _ in tokens], 1), config=config,
+                                       seed=seed, device=device, weights=label, progress=progress)
         return {"state_dict": {k: v.cpu() for k, v in clip.model.state_dict().items()},
                 "curve": torch.tensor(curve, device="cpu"), "seconds": time.perf_counter() - start,
-                "n_images": len(data.images), "example_captions": examples}
+                "n_images": images.shape[0] * images.shape[1], "example_captions": tokens[0][1]}
 
     stored = cache.get_or_build(STAGE, key, build)
     with seeded_build(seed, STAGE):

@@ -111,3 +111,39 @@ def params_from_latent(z: torch.Tensor) -> HeadParams:
 def sample_latents(n: int, *, generator: torch.Generator) -> torch.Tensor:
     """(n, LATENT_DIM) standard-normal identity latents."""
     return torch.randn(n, LATENT_DIM, generator=generator, device=generator.device)
+
+
+ACCESSORY_ON, ACCESSORY_OFF = 4.0, -4.0
+"""Latent values that switch an accessory on (Phi > 0.9999) or off, whatever its probability."""
+
+
+def latent_column(name: str) -> int:
+    """Column of a named parameter (``RANGES``) or accessory (``ACCESSORIES``) in an identity's latent."""
+    names = [n for n, _, _ in RANGES] + [n for n, _ in ACCESSORIES]
+    if name not in names:
+        raise ValueError(f"unknown identity factor {name!r}; valid: {names}")
+    return names.index(name)
+
+
+def with_accessory(latents: torch.Tensor, name: str, present: bool | torch.Tensor) -> torch.Tensor:
+    """Latents (N, LATENT_DIM) with accessory ``name`` on or off (``present``: one bool or (N,) bools);
+    nothing else changes."""
+    out = latents.clone()
+    on = torch.as_tensor(present, device=latents.device)
+    out[:, latent_column(name)] = torch.where(on, ACCESSORY_ON, ACCESSORY_OFF).to(latents.dtype)
+    return out
+
+
+def hair_colour_entry(latents: torch.Tensor) -> torch.Tensor:
+    """The ``HAIR_PALETTE`` entry (N,) nearest each identity's hair colour."""
+    position = torch.special.ndtr(latents[:, latent_column("hair_colour")].float())
+    return (position * (len(HAIR_PALETTE) - 1)).round().long()
+
+
+def with_hair_colour(latents: torch.Tensor, entry: int | torch.Tensor) -> torch.Tensor:
+    """Latents (N, LATENT_DIM) whose hair colour is ``HAIR_PALETTE`` entry ``entry`` (one index or
+    (N,) indices; the end entries sit just inside the palette); nothing else changes."""
+    out = latents.clone()
+    position = torch.as_tensor(entry, device=latents.device).float() / (len(HAIR_PALETTE) - 1)
+    out[:, latent_column("hair_colour")] = torch.special.ndtri(position.clamp(0.02, 0.98)).to(latents.dtype)
+    return out
