@@ -19,7 +19,7 @@ import torch
 
 from portraitlib.cache import ArtifactCache, atomic_write_bytes
 from portraitlib.device import configure_backends, pick_device, seeded_build, seeded_generator
-from portraitlib.distributed import init_from_env, is_writer
+from portraitlib.distributed import init_from_env, is_writer, world_size
 from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 from portraitlib.profiles import Profile
@@ -83,8 +83,8 @@ class StudyContext:
 
     def provenance(self) -> dict:
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
-                "device": str(self.device), "precision": "bf16" if self.bf16 else "fp32", "git_commit": git_commit(),
-                "code_version": code_version(), "versions": package_versions()}
+                "device": str(self.device), "processes": world_size(), "precision": "bf16" if self.bf16 else "fp32",
+                "git_commit": git_commit(), "code_version": code_version(), "versions": package_versions()}
 
     def record(self, values: dict) -> Path:
         """Write ``values`` with provenance to ``reports/<profile>/results/<notebook>.json``."""

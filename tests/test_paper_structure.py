@@ -6,6 +6,9 @@ EG3D read from an official-format pickle too.
 A broken paper path fails here. Notebooks 04-08 are not yet in this run."""
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from unittest import mock
 
@@ -66,7 +69,7 @@ def paperlike(tmp_path_factory):
     assert not (root / "EXECUTED").exists(), "code stored in the official-format pickle ran"
 
 
-@pytest.mark.parametrize("notebook", ["00", "01", "02", "03"])
+@pytest.mark.parametrize("notebook", ["00", "01", "02", "03", "04", "05", "06", "07", "08"])
 def test_paper_path_notebooks_run(paperlike, notebook):
     with mock.patch.dict(os.environ, {"PORTRAITLIB_PROFILES": str(ROOT / "fixtures" / "profiles"),
                                       "PORTRAITLIB_CACHE": str(paperlike / "cache"),
@@ -85,6 +88,51 @@ def test_paper_path_notebooks_run(paperlike, notebook):
     elif notebook == "02":
         assert results["data_source"] == "celebahq" and results["G_source"] == "official paperlike-eg3d.pkl"
         assert set(results["kid_test"]) == {"G", "real_train_vs_test"}
-    else:
+    elif notebook == "03":
         assert results["data_source"] == "celebahq" and results["G"] == "official paperlike-eg3d.pkl"
         assert results["table3"], "Table 3's L_prior variants ran on the prepared data"
+    elif notebook == "04":
+        assert results["data_source"] == "celebahq" and results["G"] == "official paperlike-eg3d.pkl"
+        assert {"with L_cyc", "without L_cyc"} <= set(results["table2"])
+    elif notebook == "05":
+        assert results["data_source"] == "celebahq" and results["G"] == "official paperlike-eg3d.pkl"
+        assert results["table3"], "Table 3's L_guide rows ran on the prepared data"
+    elif notebook == "06":
+        assert results["stylizer"]["G"] == "official paperlike-eg3d.pkl"
+        assert results["cli"]["astronaut"]["exit_status"] == 0 and results["cli"]["coffee"]["exit_status"] == 2
+    elif notebook == "07":
+        assert results["data_source"] == "celebahq" and results["G"] == "official paperlike-eg3d.pkl"
+        assert set(results["table1"]) == {"cartoon", "sculpture"} and results["table2"] and results["table3"]
+    else:
+        assert results["G"] == "official paperlike-eg3d.pkl"
+        assert {"with L_cyc", "without L_cyc"} <= set(results["fig10"]) and set(results["fig5"]) == {"cartoon", "sculpture"}
+
+
+def test_runner_under_torchrun_matches_one_process(paperlike, tmp_path):
+    """``torchrun --nproc_per_node=2 -m portraitlib.run``: each rank runs notebook 04 in its own kernel,
+    which joins the process group (gloo); the W+ encoders train data-parallel from a cache without
+    them. Rank 0 alone writes the results, figures and artefacts; Table 2 equals the one-process run's."""
+    cache = tmp_path / "cache"
+    shutil.copytree(paperlike / "cache", cache)
+    trained = list((cache / "paperlike").rglob("eg3d-encoder-wplus-*"))
+    assert len(trained) == 2, trained
+    for path in trained:
+        path.unlink()
+    env = {**os.environ, "PORTRAITLIB_PROFILES": str(ROOT / "fixtures" / "profiles"),
+           "PORTRAITLIB_CACHE": str(cache), "PORTRAITLIB_REPORTS": str(tmp_path / "reports")}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "portraitlib.run", "--profile", "paperlike", "--only", "04"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in (cache / "paperlike").rglob("eg3d-encoder-wplus-*")) == sorted(
+        p.name for p in trained), "the encoders were trained again (and saved once)"
+    reports = tmp_path / "reports" / "paperlike"
+    record = json.loads((reports / "results" / "04_encoder.json").read_text())
+    assert record["provenance"]["processes"] == 2
+    assert (reports / "notebooks" / ".rank1" / "04_encoder.ipynb").exists(), "rank 1 ran the notebook too"
+    assert sorted(p.name for p in (reports / "results").iterdir()) == [".04_encoder.stamp.json", "04_encoder.json"]
+    single = json.loads((paperlike / "reports" / "paperlike" / "results" / "04_encoder.json").read_text())["values"]
+    for variant, row in single["table2"].items():
+        for measure, value in row.items():
+            assert record["values"]["table2"][variant][measure] == pytest.approx(value, rel=1e-3, abs=1e-6), (
+                variant, measure)
