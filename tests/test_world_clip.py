@@ -52,6 +52,14 @@ def test_captions_follow_the_factors():
     without = captions.training_captions(bare, k=200, rng=rng)
     assert sum("glasses" in c for c in with_glasses) > 100 and not any("glasses" in c for c in without)
     assert any("red hair" in c for c in with_glasses) and not any("red" in c for c in without)
+    assert sum("glasses" in c for c in with_glasses) < 200, "plain captions may leave glasses unsaid"
+    named = (captions.Attribute.HAIR_COLOUR, captions.Attribute.GLASSES)
+    forced = captions.training_captions(d, k=200, rng=rng, named=named)
+    listing = [c for c in forced if " with " in c or " showing " in c]  # the frames that list attributes
+    assert len(listing) > 100 and all("glasses" in c and "long red hair" in c for c in listing)
+    assert all("glasses" not in c for c in captions.training_captions(bare, k=50, rng=rng, named=named))
+    with pytest.raises(ValueError, match="camera phrase"):
+        captions.training_captions(d, k=1, rng=rng, named=(captions.Attribute.FACING,))
 
 
 def test_held_out_style_words_never_appear_in_training_captions():

@@ -7,7 +7,7 @@ batch like the look classifier's (blur, noise, colour jitter: generated images a
 renders), mirrors half of it with the mirrored captions when ``config.mirror`` (off by default: see
 ``ClipConfig.mirror``), and reads one caption per image. With ``config.counterfactuals`` each
 render comes with its :class:`Counterfactual` renders (glasses toggled, hair recoloured) in the
-same batch. The
+same batch, and every caption names the hair and the glasses (when present). The
 recipe is open_clip's: AdamW (betas 0.9, 0.98, eps 1e-6; no decay on gains, biases and the
 temperature), linear warm-up then cosine decay, the temperature clamped at 100.
 
@@ -31,7 +31,7 @@ from portraitlib.look import degrade
 from portraitlib.paths import weights_path
 from portraitlib.profiles import ClipConfig, WorldConfig, settings_key
 from portraitlib.provenance import module_version
-from portraitlib.world.captions import Description, describe, mirror, training_captions
+from portraitlib.world.captions import Attribute, Description, describe, mirror, training_captions
 from portraitlib.world.identity import (HAIR_PALETTE, hair_colour_entry, params_from_latent, with_accessory,
                                         with_hair_colour)
 
@@ -49,6 +49,11 @@ class Counterfactual(Enum):
     GLASSES = "glasses toggled"
     HAIR_COLOUR = "hair recoloured"
 
+    @property
+    def attribute(self) -> Attribute:
+        """The attribute this change is about; captions of counterfactual training always name it."""
+        return Attribute.GLASSES if self is Counterfactual.GLASSES else Attribute.HAIR_COLOUR
+
     def edit(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Identities (N, D) with this factor changed: glasses off where on and on where off; hair
         moved to another ``HAIR_PALETTE`` entry, drawn uniformly from ``generator``."""
@@ -59,13 +64,15 @@ class Counterfactual(Enum):
 
 
 def caption_tokens(latents: torch.Tensor, angles: torch.Tensor, looks: list[str], *, k: int, seed: int,
-                   tokenizer) -> tuple[torch.Tensor, list[str]]:
+                   tokenizer, named: tuple[Attribute, ...] = ()) -> tuple[torch.Tensor, list[str]]:
     """Tokens (N, 2, k, L) of ``k`` captions of each render (row 0) and of its mirror image (row 1),
     for renders of identities (N, D) at angles (N, 3) in ``looks`` (N names); drawn from a
-    ``random.Random(seed)``. Also returns the captions of the first render, as examples."""
+    ``random.Random(seed)``; ``named``: attributes every caption names (``training_captions``).
+    Also returns the captions of the first render, as examples."""
     rng = random.Random(seed)
     views = [_describe_rows(latents, angles, looks), _describe_rows(*mirror(latents, angles), looks)]
-    texts = [text for i in range(len(looks)) for view in views for text in training_captions(view[i], k=k, rng=rng)]
+    texts = [text for i in range(len(looks)) for view in views
+             for text in training_captions(view[i], k=k, rng=rng, named=named)]
     return tokenizer(texts).reshape(len(looks), 2, k, -1), texts[:2 * k]
 
 
@@ -198,8 +205,9 @@ def study_world_clip(*, cache, world: WorldConfig, config: ClipConfig, seed: int
         start = time.perf_counter()
         row_looks = [look for look in looks for _ in range(config.n_per_look)]
         tokenizer = open_clip.SimpleTokenizer(context_length=config.context_length)
+        named = tuple(change.attribute for change in Counterfactual) if config.counterfactuals else ()
         tokens = [caption_tokens(z, data.angles, row_looks, k=config.captions_per_image, seed=seed + v,
-                                 tokenizer=tokenizer) for v, z in enumerate(latents)]
+                                 tokenizer=tokenizer, named=named) for v, z in enumerate(latents)]
         clip, curve = train_world_clip(images.transpose(0, 1), torch.stack([t for t, _ in tokens], 1), config=config,
                                        seed=seed, device=device, weights=label, progress=progress)
         return {"state_dict": {k: v.cpu() for k, v in clip.model.state_dict().items()},

@@ -219,16 +219,32 @@ def full_caption(d: Description) -> str:
     return f"{text}, {', '.join(pose)}" if pose else text
 
 
-def training_captions(d: Description, *, k: int, rng: random.Random) -> list[str]:
+def _phrase(d: Description, attribute: Attribute) -> str | None:
+    """The attribute phrase of ``d`` that names ``attribute`` (hair colour: its hair phrase), or None."""
+    if attribute is Attribute.GLASSES:
+        return "glasses" if d.glasses else None
+    if attribute is Attribute.HAIR_COLOUR:
+        return attribute_phrases(d)[0] if d.hair_colour or d.hair_length else None
+    raise ValueError(f"{attribute} is a camera phrase, not an attribute phrase")
+
+
+def training_captions(d: Description, *, k: int, rng: random.Random, named: tuple[Attribute, ...] = ()
+                      ) -> list[str]:
     """``k`` captions of ``d``, each a frame of :data:`TEMPLATES` (drawn by weight among those whose
     slots ``d`` can fill) with a random look phrase and a random non-empty subset of the attribute
-    phrases (each kept with probability 3/4) in random order; never a held-out look word."""
+    phrases (each kept with probability 3/4) in random order; never a held-out look word.
+
+    ``named`` (counterfactual training): a frame that lists attributes always says the phrases of
+    these, so the captions of a render and of its counterfactual differ where the images do (a
+    caption silent on the changed factor is true of both)."""
     attrs, pose = attribute_phrases(d), pose_phrases(d)
+    must = [p for p in (_phrase(d, a) for a in named) if p]
     usable = [(t, w) for t, w in TEMPLATES if (pose or "{pose}" not in t) and (attrs or "{attrs}" not in t)]
     out = []
     for _ in range(k):
         template = rng.choices([t for t, _ in usable], weights=[w for _, w in usable])[0]
-        chosen = [p for p in attrs if rng.random() < 0.75] or ([rng.choice(attrs)] if attrs else [])
+        chosen = must + [p for p in attrs if p not in must and rng.random() < 0.75]
+        chosen = chosen or ([rng.choice(attrs)] if attrs else [])
         rng.shuffle(chosen)
         out.append(template.format(look=rng.choice(LOOK_WORDS[d.look]), attrs=_join(chosen),
                                    pose=", ".join(pose)))
