@@ -139,7 +139,7 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
             flip = (torch.rand(m, generator=g, device=g.device) < 0.5) & config.mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             pick = torch.randint(k, (m,), generator=g, device=g.device)
-            text = tokens[idx].flatten(0, 1)[torch.arange(m), flip.long().cpu(), pick.cpu()].to(device)
+            text = tokens[idx].flatten(0, 1)[torch.arange(m, device="cpu"), flip.long().cpu(), pick.cpu()].to(device)
             image_features = clip.model.encode_image(clip.preprocess(x), normalize=True)
             text_features = clip.model.encode_text(text, normalize=True)
             loss = loss_fn(image_features, text_features, clip.model.logit_scale.exp())
