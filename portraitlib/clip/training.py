@@ -7,7 +7,7 @@ batch like the look classifier's (blur, noise, colour jitter: generated images a
 renders), mirrors half of it with the mirrored captions when ``config.mirror`` (off by default: see
 ``ClipConfig.mirror``), and reads one caption per image. With ``config.counterfactuals`` each
 render comes with its :class:`Counterfactual` renders (glasses toggled, hair recoloured) in the
-same batch, and every caption names the hair and the glasses (when present). The
+same batch, and every caption that lists attributes names the hair and the glasses. The
 recipe is open_clip's: AdamW (betas 0.9, 0.98, eps 1e-6; no decay on gains, biases and the
 temperature), linear warm-up then cosine decay, the temperature clamped at 100.
 
@@ -51,7 +51,7 @@ class Counterfactual(Enum):
 
     @property
     def attribute(self) -> Attribute:
-        """The attribute this change is about; captions of counterfactual training always name it."""
+        """The attribute this change is about; counterfactual training's captions that list attributes name it."""
         return Attribute.GLASSES if self is Counterfactual.GLASSES else Attribute.HAIR_COLOUR
 
     def edit(self, latents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -67,7 +67,7 @@ def caption_tokens(latents: torch.Tensor, angles: torch.Tensor, looks: list[str]
                    tokenizer, named: tuple[Attribute, ...] = ()) -> tuple[torch.Tensor, list[str]]:
     """Tokens (N, 2, k, L) of ``k`` captions of each render (row 0) and of its mirror image (row 1),
     for renders of identities (N, D) at angles (N, 3) in ``looks`` (N names); drawn from a
-    ``random.Random(seed)``; ``named``: attributes every caption names (``training_captions``).
+    ``random.Random(seed)``; ``named``: attributes that every caption listing attributes names (``training_captions``).
     Also returns the captions of the first render, as examples."""
     rng = random.Random(seed)
     views = [_describe_rows(latents, angles, looks), _describe_rows(*mirror(latents, angles), looks)]
@@ -139,7 +139,8 @@ def train_world_clip(images: torch.Tensor, tokens: torch.Tensor, *, config: Clip
             flip = (torch.rand(m, generator=g, device=g.device) < 0.5) & config.mirror
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             pick = torch.randint(k, (m,), generator=g, device=g.device)
-            text = tokens[idx].flatten(0, 1)[torch.arange(m, device="cpu"), flip.long().cpu(), pick.cpu()].to(device)
+            rows = torch.arange(m, device="cpu")
+            text = tokens[idx].flatten(0, 1)[rows, flip.long().cpu(), pick.cpu()].to(device)
             image_features = clip.model.encode_image(clip.preprocess(x), normalize=True)
             text_features = clip.model.encode_text(text, normalize=True)
             loss = loss_fn(image_features, text_features, clip.model.logit_scale.exp())
