@@ -168,11 +168,12 @@ def counterfactual_renders(*, cache, world: WorldConfig, n_per_look: int, looks:
     def build() -> dict:
         g = torch.Generator(device="cpu").manual_seed(seed * 10_000 + COUNTERFACTUAL_OFFSET)
         draws = pose_set_draws(n_per_look, looks=looks, split="train", seed=seed)
+        config = pose_set_world(world)
         latents, images = [], []
         for change in Counterfactual:
             edited = [(look, change.edit(z, g), angles, scene) for look, z, angles, scene in draws]
             latents.append(torch.cat([z for _, z, _, _ in edited]))
-            images.append(torch.cat([render_set(z, angles, look=look, config=pose_set_world(world), scene=scene,
+            images.append(torch.cat([render_set(z, angles, look=look, config=config, scene=scene,
                                                 progress=f"world CLIP counterfactuals/{change.name.lower()}/{look}",
                                                 device=device).images
                                      for look, z, angles, scene in edited]))
