@@ -14,9 +14,11 @@ study: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# World-pretrained base generator G_world (issue #19); resumable, see `python -m portraitlib.pretrain -h`.
+# The head world's base models, G_world (3D) then S_world (2D), released to weights/ with model cards;
+# each resumes from its checkpoint when run again. See `python -m portraitlib.pretrain -h`.
 pretrain: $(STAMP)
-	$(PY) -m portraitlib.pretrain --profile $(PROFILE)
+	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model G_world
+	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model S_world
 
 venv: $(STAMP)
 

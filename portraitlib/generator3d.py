@@ -5,6 +5,8 @@
     ws = encode_3d(E, G, photos)          # the z-space codes of photos, through G's mapping
 
 Paper profile: the official ffhq512-128 G_ema and D, and a z-space encoder trained on the frozen G.
+Mini profile: the released G_world and its D (``weights/G_world-mini``, ``python -m portraitlib.pretrain``)
+the same way.
 World profiles: G learns the world's real photos in three cached stages - a supervised warm start
 (z-space VAE with G: L1 to the photo and to its true depth, KL), the EG3D recipe (dual
 discrimination, pose-conditioning swap, R1 on both images, density regulariser, blur fade, EMA)
@@ -28,6 +30,7 @@ from portraitlib.nets.discriminators import DiscriminatorConfig, DualDiscriminat
 from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import weights_path
+from portraitlib.pretrain.card import load_generator_3d
 from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
@@ -157,7 +160,13 @@ def pretrained(ctx, data: StudyImages, nets: LossNets, *, progress: bool = True
     def build() -> dict:
         g, d, enc = build_networks(ctx, cfg)
         seconds, logs = {}, {}
-        if official is not None:
+        if official is not None and official.suffix == ".safetensors":
+            released, d_state = load_generator_3d(official, config=cfg)
+            g.load_state_dict(released.state_dict())
+            if d_state is not None:
+                d.load_state_dict(d_state)
+            source = f"released {prof.source_checkpoint} (model card beside it)"
+        elif official is not None:
             _load_official(g, d, official)
             source = f"official {prof.source_checkpoint}"
         else:
@@ -207,6 +216,9 @@ class PosteriorZ:
 
 def _official_path(name: str) -> Path:
     path = weights_path(name)
+    if path.suffix == ".safetensors" and not path.is_file():
+        raise FileNotFoundError(f"G_world weights {path} not found: `make pretrain` makes them "
+                                "(python -m portraitlib.pretrain --profile mini --model G_world)")
     if not path.is_file():
         raise FileNotFoundError(
             f"EG3D checkpoint {path} not found. Download NVIDIA's ffhq512-128.pkl (EG3D release on NGC) "

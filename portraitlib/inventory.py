@@ -5,7 +5,8 @@
 Everything lives under one cache root (``$PORTRAITLIB_CACHE``, default ``.cache/`` in the clone;
 on Colab point it at a Drive folder so data, weights and checkpoints outlive the VM): data sets
 under ``data/``, weight files under ``weights/``, artefacts under ``<profile>/seed<N>/``. A
-relative weight path in a profile is read under ``weights/``.
+relative weight path in a profile is read from the repository's ``weights/`` (the study's own
+released base models) when it is there, else under the cache root's ``weights/``.
 """
 from __future__ import annotations
 
@@ -50,11 +51,18 @@ def needs(profile: Profile) -> list[Need]:
                 Need("CelebA-HQ held-out photos", data / "celebahq_test" / "dataset.json", f"CelebA-HQ, {layout}")]
         out += [Need(f"{style} exemplars (~20)", data / "exemplars" / style / "dataset.json",
                      f"your ~20 {style} portraits, {layout}") for style in profile.world.styles]
-    if profile.style_prior.source_checkpoint:
+    released = "the study's release in weights/ (made by `make pretrain`: python -m portraitlib.pretrain --model {})"
+    if profile.style_prior.source_checkpoint.endswith(".safetensors"):
+        out.append(Need("S_world, the head world's 2D StyleGAN2 (G and D)", weights_path(profile.style_prior.source_checkpoint),
+                        released.format("S_world")))
+    elif profile.style_prior.source_checkpoint:
         out.append(Need("StyleGAN2 FFHQ (PyTorch pickle: G and D)", weights_path(profile.style_prior.source_checkpoint),
                         "NVIDIA's stylegan2-ffhq-1024x1024.pkl (NGC model nvidia/research/stylegan2, as listed by "
                         "github.com/NVlabs/stylegan3); the TensorFlow stylegan2-ffhq-config-f.pkl does not load"))
-    if profile.eg3d.source_checkpoint:
+    if profile.eg3d.source_checkpoint.endswith(".safetensors"):
+        out.append(Need("G_world, the head world's tri-plane generator (G and D)", weights_path(profile.eg3d.source_checkpoint),
+                        released.format("G_world")))
+    elif profile.eg3d.source_checkpoint:
         out.append(Need("EG3D FFHQ 512-128 (G_ema and D)", weights_path(profile.eg3d.source_checkpoint),
                         "NVIDIA's ffhq512-128.pkl (NGC model nvidia/research/eg3d, github.com/NVlabs/eg3d)"))
     if profile.clip.pretrained_weights:

@@ -51,8 +51,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or project_root() / ".cache")
 
 
+def released_weights_dir() -> Path:
+    """The repository's ``weights/``: the study's own released base models (G_world, S_world), committed
+    with their model cards."""
+    return project_root() / "weights"
+
+
 def weights_path(name: str) -> Path:
-    """A weight file named in a profile: an absolute path as it is, a relative one under the cache
-    root's ``weights/`` (so ``$PORTRAITLIB_CACHE`` moves data, weights and artefacts together)."""
+    """A weight file named in a profile: an absolute path as it is; a relative one from the
+    repository's released ``weights/`` when it is there, else under the cache root's ``weights/``
+    (so ``$PORTRAITLIB_CACHE`` moves data, downloaded weights and artefacts together)."""
     path = Path(name).expanduser()
-    return path if path.is_absolute() else cache_dir() / "weights" / path
+    if path.is_absolute():
+        return path
+    released = released_weights_dir() / path
+    return released if released.is_file() else cache_dir() / "weights" / path

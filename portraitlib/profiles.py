@@ -87,6 +87,8 @@ class StylePriorConfig:
     """Channel cap of the world-trained S and its discriminator."""
     mapping_layers: int = field(default=2, metadata={"stage": "source"})
     """Mapping-network depth of the world-trained S."""
+    world_code: bool = field(default=False, metadata={"stage": "source"})
+    """S is S_world's architecture (``style_prior.gan_config``): z the head world's image code, as it is."""
     warm_start_steps: int = field(default=600, metadata={"stage": "source"})
     """Joint hierarchical-VAE steps that warm-start S (reconstruction of real photos)."""
     adversarial_steps: int = field(default=300, metadata={"stage": "source"})

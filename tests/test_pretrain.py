@@ -1,5 +1,5 @@
-"""G_world's pretraining at SMOKE size: the losses fall on a tiny overfit set, a resumed run is
-bit-identical, the release round-trips."""
+"""G_world's and S_world's pretraining at SMOKE size: the losses fall on a tiny overfit set, a resumed
+run is bit-identical, the releases round-trip, and a wrong file is refused."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,13 +8,19 @@ import pytest
 import torch
 
 from portraitlib.device import seeded_build, seeded_generator
+from portraitlib.generator3d import discriminator_config
 from portraitlib.nets import configs
 from portraitlib.nets.triplane import TriPlaneGenerator
-from portraitlib.pretrain.card import load_weights, write_release
+from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
+from portraitlib.pretrain.card import Kind, load_generator_2d, load_generator_3d, write_release
+from portraitlib.pretrain.image2d import SETTINGS_2D, pretrain_2d, regression_loss
 from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
-from portraitlib.pretrain.train import SETTINGS, make_eval_set, make_pool, pretrain
-from portraitlib.pretrain.world import CODE_DIM, Views, WorldCodes, point_targets, render_views, target_density
+from portraitlib.pretrain.train import SETTINGS, Measures, make_eval_set, make_pool, pretrain
+from portraitlib.pretrain.world import (CODE_DIM, IMAGE_CODE_DIM, Views, WorldCodes, image_codes, point_targets,
+                                        render_views, target_density)
+from portraitlib.training.gan2d import GAN2DConfig, build_2d
 from portraitlib.profiles import WorldConfig
+from portraitlib.quality import gate_labels
 from portraitlib.world.identity import LATENT_DIM
 
 CFG = configs.SMOKE
@@ -51,6 +57,12 @@ def test_codes_hold_identity_and_scene():
     codes = WorldCodes.sample(5, z_dim=CFG.z_dim, generator=seeded_generator(3))
     assert codes.z.shape == (5, CFG.z_dim) and codes.latents.shape == (5, LATENT_DIM)
     assert torch.isfinite(codes.z).all() and CODE_DIM < CFG.z_dim
+    assert (codes.z[:, CODE_DIM:] == 0).all() and (codes.z[:, :CODE_DIM] != 0).all()  # no free noise
+    assert configs.MINI.z_dim == CODE_DIM  # the mini G_world's z is the world code
+    angles = torch.tensor([[-30.0, 15.0, 0.0], [0.0, 0.0, 0.0], [30.0, -15.0, 0.0]])
+    z2d = image_codes(codes.z[:3], angles)
+    assert z2d.shape == (3, IMAGE_CODE_DIM) and torch.equal(z2d[:, :CODE_DIM], codes.z[:3, :CODE_DIM])
+    assert z2d[1, CODE_DIM:].abs().max() < 1e-6 and z2d[0, CODE_DIM] < -3 and z2d[2, CODE_DIM] > 3
     again = WorldCodes.sample(5, z_dim=CFG.z_dim, generator=seeded_generator(3))
     assert torch.equal(codes.z, again.z) and torch.equal(codes.scene.background, again.scene.background)
     assert target_density(torch.tensor([-0.1, 0.1])).tolist() == pytest.approx([200.0, 0.0], abs=1e-3)
@@ -95,7 +107,8 @@ def test_resume_is_bit_identical_and_release_round_trips(pool, tmp_path):
     data = pool["random"]
     held_out = make_eval_set(n=2, z_dim=CFG.z_dim, config=WORLD, resolution=CFG.img_resolution, seed=0)
     settings = dataclasses.replace(SETTINGS["smoke"], eval_every=100)
-    kw = dict(pool=data, held_out=held_out, settings=settings, seed=0, lpips=_L1())
+    settings = dataclasses.replace(settings, perceptual_weight=0.0)
+    kw = dict(pool=data, held_out=held_out, settings=settings, seed=0, judge=Measures(_L1()))
     full, log = pretrain(_generator(), checkpoint=tmp_path / "a.pt", **kw)
     assert log["done"] and log["step"] == settings.distill_steps + settings.render_steps
     part, cut = pretrain(_generator(), checkpoint=tmp_path / "b.pt", minutes=0.0, **kw)
@@ -106,11 +119,91 @@ def test_resume_is_bit_identical_and_release_round_trips(pool, tmp_path):
         assert torch.equal(a, b), name
     record = log["curve"][-1]
     assert {"face_detection", "l1_to_truth", "l1_stand_in_to_truth", "depth_l1_to_truth", "density", "l1"} <= set(record)
-    paths = write_release(tmp_path / "out", generator=full, card={"name": "t", "description": "d", "command": "c",
+    with seeded_build(0, "critic"):
+        d = discriminator_config(CFG).build()
+    d, d_log = warm_critic_3d(d, full, pool=data, steps=2, batch=2, seed=0, checkpoint=tmp_path / "d.pt")
+    assert d_log["done"] and 0 <= d_log["curve"][-1]["d_accuracy"] <= 1
+    paths = write_release(tmp_path / "out", net=full, kind=Kind.G_WORLD, config=CFG.to_dict(), discriminator=d, card={"name": "t", "description": "d", "command": "c",
                           "commit": "x", "seed": 0, "device": "cpu", "wall_time_s": 1.0, "steps": 8,
                           "images_seen": 16, "schedule_done": True, "route": "r", "quality": {"l1": 0.1},
                           "curve": log["curve"]})
-    loaded = load_weights(paths["weights"], config=CFG)
+    loaded, d_state = load_generator_3d(paths["weights"], config=CFG)
+    assert all(torch.equal(a, d_state[k]) for k, a in d.state_dict().items())
     for (name, a), b in zip(full.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
     assert "| l1 | 0.1 |" in paths["card_md"].read_text()
+    with pytest.raises(ValueError, match="another generator config.*z_dim"):
+        load_generator_3d(paths["weights"], config=dataclasses.replace(CFG, z_dim=CFG.z_dim + 1))
+    with pytest.raises(ValueError, match="not 'portraitlib StyleGAN2Generator'"):
+        load_generator_2d(paths["weights"])
+    with pytest.raises(FileNotFoundError, match="make pretrain"):
+        load_generator_3d(tmp_path / "absent.safetensors", config=CFG)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        load_generator_3d(tmp_path / "bad.safetensors", config=CFG)
+
+
+S_CFG = GAN2DConfig(resolution=32, z_dim=IMAGE_CODE_DIM, w_dim=32, mapping_layers=2, channel_base=1024,
+                    channel_max=32, direct_resolution=8, mapping_lr_multiplier=1.0)
+
+
+def _image_generator():
+    with seeded_build(0, "S_world-test"):
+        return build_2d(S_CFG)[0]
+
+
+def test_direct_paths_start_at_zero():
+    """The mini additions (planes += A w, features += A w) change nothing at initialisation."""
+    with seeded_build(0, "a"):
+        plain = TriPlaneGenerator(config=CFG)
+    with seeded_build(0, "a"):
+        headed = TriPlaneGenerator(config=dataclasses.replace(CFG, plane_head=True))
+    z, c = torch.randn(2, CFG.z_dim), gate_labels(2)
+    ws = plain.mapping(z, c)
+    assert torch.equal(plain.planes(ws), headed.planes(ws))
+    s = _image_generator()
+    z2d = torch.randn(2, IMAGE_CODE_DIM)
+    before = s(z2d)
+    with torch.no_grad():
+        s.synthesis.direct.weight.normal_()
+    assert before.shape == (2, 3, 32, 32) and not torch.allclose(before, s(z2d))
+
+
+def test_image_regression_overfits_resumes_and_round_trips(pool, tmp_path):
+    s = _image_generator()
+    opt = torch.optim.Adam(s.parameters(), lr=2e-3, betas=(0.9, 0.99))
+    angles = torch.tensor([[-20.0, 0, 0], [20.0, 0, 0]]).repeat(2, 1)
+    z = image_codes(pool["z"], angles)
+    images = torch.nn.functional.interpolate(pool["images"], size=32, mode="area")
+    losses = []
+    for _ in range(30):
+        loss, parts = regression_loss(s, z, images)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert set(parts) == {"l1"} and losses[-1] < 0.7 * losses[0]
+
+    data = pool["random"]  # rendered at 32 px: S's side
+    held_out = make_eval_set(n=2, z_dim=CFG.z_dim, config=WORLD, resolution=32, seed=0)
+    settings = dataclasses.replace(SETTINGS_2D["smoke"], perceptual_weight=0.0)
+    kw = dict(pool=data, held_out=held_out, settings=settings, seed=0, judge=Measures(_L1()))
+    full, log = pretrain_2d(_image_generator(), checkpoint=tmp_path / "a.pt", **kw)
+    assert log["done"] and {"face_detection", "l1_stand_in_to_truth", "l1"} <= set(log["curve"][-1])
+    pretrain_2d(_image_generator(), checkpoint=tmp_path / "b.pt", minutes=0.0, **kw)
+    resumed, _ = pretrain_2d(_image_generator(), checkpoint=tmp_path / "b.pt", **kw)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    with seeded_build(0, "critic"):
+        d = build_2d(S_CFG)[1]
+    d, d_log = warm_critic_2d(d, full, pool=data, steps=4, batch=2, seed=0, checkpoint=tmp_path / "d.pt")
+    assert {"d_loss", "d_accuracy"} <= set(d_log["curve"][-1]) and d_log["done"]
+    paths = write_release(tmp_path / "s", net=full, kind=Kind.S_WORLD, config=dataclasses.asdict(S_CFG),
+                          card={"name": "s", "description": "d", "quality": {}}, discriminator=d)
+    loaded, recorded, d_state = load_generator_2d(paths["weights"])
+    assert GAN2DConfig(**recorded) == S_CFG and d_state.keys() == d.state_dict().keys()
+    assert all(torch.equal(a, d_state[k]) for k, a in d.state_dict().items())
+    for (name, a), b in zip(full.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="not 'portraitlib TriPlaneGenerator'"):
+        load_generator_3d(paths["weights"], config=CFG)

@@ -33,6 +33,7 @@ from portraitlib.nets.rosinality import load_stylegan2_rosinality
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.stylegan2_official import STYLEGAN2_HINT, load_stylegan2_pickle
 from portraitlib.paths import weights_path
+from portraitlib.pretrain.card import load_generator_2d
 from portraitlib.profiles import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
@@ -41,11 +42,17 @@ from portraitlib.training.inversion import InversionSettings, encode, train_enco
 from portraitlib.world import datasets
 
 
-def _gan_config(ctx) -> GAN2DConfig:
-    sp = ctx.profile.style_prior
-    return GAN2DConfig(resolution=ctx.profile.world.image_size, z_dim=sp.z_dim, w_dim=sp.w_dim,
-                       mapping_layers=sp.mapping_layers, channel_base=32 * ctx.profile.world.image_size,
-                       channel_max=sp.channel_max)
+def gan_config(profile) -> GAN2DConfig:
+    """The sizes of a world-trained S (and of S_world, ``python -m portraitlib.pretrain --model S_world``).
+
+    With ``style_prior.world_code`` (mini), S is S_world, which differs from the official network:
+    z is the head world's image code (``pretrain.world.IMAGE_CODE_DIM`` numbers, not normalised),
+    the mapping learns at the full rate, and a direct linear path from w adds to the 16 x 16
+    features (issue #26's probes on two CPU cores)."""
+    sp, side = profile.style_prior, profile.world.image_size
+    world = {"direct_resolution": 16, "mapping_lr_multiplier": 1.0, "normalize_z": False} if sp.world_code else {}
+    return GAN2DConfig(resolution=side, z_dim=sp.z_dim, w_dim=sp.w_dim, mapping_layers=sp.mapping_layers,
+                       channel_base=32 * side, channel_max=sp.channel_max, **world)
 
 
 def _key(ctx, stage: str, **extra) -> dict:
@@ -109,7 +116,7 @@ def source_generator(ctx, data: StudyImages, nets: LossNets, *, progress: bool =
     sp = ctx.profile.style_prior
     if sp.source_checkpoint:
         return _official_source(ctx, weights_path(sp.source_checkpoint))
-    cfg = _gan_config(ctx)
+    cfg = gan_config(ctx.profile)
     key = _key(ctx, "source", nets=nets.names())
 
     def build() -> dict:
@@ -155,7 +162,19 @@ def _generator(ctx, cfg: GAN2DConfig, state: dict) -> StyleGAN2Generator:
 
 def _official_source(ctx, path: Path) -> tuple[StyleGAN2Generator, dict]:
     """S from an official file: an NVlabs pickle gives G_ema and D (which few-shot transfer fine-tunes),
-    a rosinality ``.pt`` only its generator."""
+    a rosinality ``.pt`` only its generator, the study's S_world release (``.safetensors``, made by
+    ``python -m portraitlib.pretrain --model S_world``) G and its D."""
+    if path.suffix == ".safetensors":
+        released, recorded, d_state = load_generator_2d(path)
+        cfg = GAN2DConfig(**recorded)
+        if cfg != gan_config(ctx.profile):
+            raise ValueError(f"{path} holds S at {cfg}, but the {ctx.profile.name} profile's style_prior section "
+                             f"asks for {gan_config(ctx.profile)}: retrain it (make pretrain) or fix the profile")
+        g = ctx.build("style-load", lambda: build_2d(cfg)[0])
+        g.load_state_dict(released.state_dict())
+        source = {"source": f"released {path.parent.name}/{path.name}", "zplus_prior": False,
+                  "gan_config": dataclasses.asdict(cfg)}
+        return g.eval().requires_grad_(False), source | ({"D": d_state} if d_state is not None else {})
     if not path.is_file():
         raise FileNotFoundError(
             f"StyleGAN2 FFHQ checkpoint {path} not found. {STYLEGAN2_HINT} (Or rosinality's "
@@ -186,7 +205,7 @@ def _gan2d_fields(init_kwargs: dict) -> dict:
 def pure_adversarial_baseline(ctx, data: StudyImages, nets: LossNets, *, steps: int, progress: bool = True) -> dict:
     """The same S trained by the StyleGAN2 recipe alone from scratch (no warm start), scored by the
     same criterion: what the warm start buys. Cached; returns its curves and seconds."""
-    cfg = _gan_config(ctx)
+    cfg = gan_config(ctx.profile)
     key = _key(ctx, "source", nets=nets.names(), steps=steps)
 
     def build() -> dict:

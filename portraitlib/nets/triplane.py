@@ -44,7 +44,12 @@ class Backbone(nn.Module):
                                           channel_base=config.channel_base, channel_max=config.channel_max)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=config.z_dim, c_dim=config.c_dim, w_dim=config.w_dim,
-                                      num_ws=self.num_ws, num_layers=config.mapping_layers)
+                                      num_ws=self.num_ws, num_layers=config.mapping_layers,
+                                      lr_multiplier=config.mapping_lr_multiplier, normalize_z=config.normalize_z,
+                                      z_skip=config.z_skip)
+        if config.plane_head:
+            self.plane_head = FullyConnectedLayer(config.w_dim, 3 * config.plane_channels * config.plane_resolution ** 2)
+            nn.init.zeros_(self.plane_head.weight)
 
 
 class TriPlaneGenerator(nn.Module):
@@ -73,6 +78,8 @@ class TriPlaneGenerator(nn.Module):
     def planes(self, ws: torch.Tensor, *, noise_mode: str = "const") -> torch.Tensor:
         """Feature planes (N, 3, C, H, W) from the backbone codes ws[:, :num_ws]."""
         img = self.backbone.synthesis(ws[:, :self.num_ws], noise_mode=noise_mode)
+        if self.config.plane_head:  # the mini world's direct path, from the backbone codes' mean
+            img = img + self.backbone.plane_head(ws[:, :self.num_ws].mean(1)).view(img.shape)
         c, r = self.config.plane_channels, self.config.plane_resolution
         return img.view(len(img), 3, c, r, r)
 

@@ -1,44 +1,117 @@
-"""G_world's release: weights as safetensors and a model card (JSON and markdown) beside them.
+"""A base model's release: weights as safetensors (the config in the metadata) and a model card
+(JSON and markdown) beside them.
 
-    write_release(out, generator=G, card=card)   # out/G_world.safetensors, out/model_card.{json,md}
-    G = load_weights(out / "G_world.safetensors", config=configs.MINI)
+    write_release(out, net=G, kind=Kind.G_WORLD, config=cfg.to_dict(), card=card, discriminator=D)
+    G, D_state = load_generator_3d(out / "G_world.safetensors", config=configs.MINI)
+    S, gan_config, D_state = load_generator_2d(out / "S_world.safetensors")
+
+The discriminator released beside a generator (``critic``) is stored under ``D.`` keys in the same
+file; the loaders return its state dict (None when the file holds none).
+
+Loading reads tensors only (safetensors runs no code), and a file whose format or config is not
+the one asked for is refused with a message naming both.
 """
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
+from safetensors import safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+from torch import nn
 
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.device import seeded_build
 from portraitlib.nets.configs import TriPlaneConfig
+from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.triplane import TriPlaneGenerator
-
-WEIGHTS = "G_world.safetensors"
-"""File name of the weights in the output folder."""
+from portraitlib.training.gan2d import GAN2DConfig, build_2d
 
 
-def write_release(out: Path, *, generator: TriPlaneGenerator, card: dict) -> dict[str, Path]:
-    """Write G's weights (CPU float32 safetensors, the config in the metadata) and the card, each
-    atomically. Returns the paths by kind."""
+class Kind(enum.Enum):
+    """The base models of the head world; the value is the release's file stem."""
+
+    G_WORLD = "G_world"
+    S_WORLD = "S_world"
+
+    @property
+    def format(self) -> str:
+        """What the metadata's ``format`` says of such a file."""
+        return {Kind.G_WORLD: "portraitlib TriPlaneGenerator", Kind.S_WORLD: "portraitlib StyleGAN2Generator"}[self]
+
+
+D_PREFIX = "D."
+"""Key prefix of the released discriminator's tensors."""
+
+
+def write_release(out: Path, *, net: nn.Module, kind: Kind, config: dict, card: dict,
+                  discriminator: nn.Module | None = None) -> dict[str, Path]:
+    """Write the net's (and the discriminator's) weights (CPU float32 safetensors, ``config`` in the
+    metadata) and the card, each atomically, as ``<kind>.safetensors`` and ``model_card.{json,md}``
+    in ``out``."""
     out = Path(out)
-    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    metadata = {"config": json.dumps(generator.config.to_dict()), "format": "portraitlib TriPlaneGenerator"}
-    paths = {"weights": out / WEIGHTS, "card_json": out / "model_card.json", "card_md": out / "model_card.md"}
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if discriminator is not None:
+        state |= {D_PREFIX + k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()}
+    metadata = {"config": json.dumps(config), "format": kind.format}
+    paths = {"weights": out / f"{kind.value}.safetensors", "card_json": out / "model_card.json",
+             "card_md": out / "model_card.md"}
     atomic_write_bytes(paths["weights"], save_safetensors(state, metadata=metadata))
     atomic_write_bytes(paths["card_json"], json.dumps(card, indent=2).encode())
     atomic_write_bytes(paths["card_md"], markdown(card).encode())
     return paths
 
 
-def load_weights(path: Path, *, config: TriPlaneConfig, seed: int = 0) -> TriPlaneGenerator:
-    """A TriPlaneGenerator at ``config`` holding the weights of ``path`` (eval, frozen, CPU)."""
+def read_metadata(path: Path, kind: Kind) -> dict:
+    """The config recorded in a release file, after checking the file is a release of ``kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind.value} weights {path} not found: `make pretrain` makes them "
+                                "(python -m portraitlib.pretrain --profile mini)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for a damaged header
+        raise ValueError(f"{path} is not a safetensors file ({error})") from error
+    if metadata.get("format") != kind.format:
+        raise ValueError(f"{path} holds {metadata.get('format') or 'no portraitlib format'!r}, not {kind.format!r}")
+    return json.loads(metadata["config"])
+
+
+def _split(path: Path) -> tuple[dict, dict | None]:
+    """(the generator's state, the discriminator's state or None) of a release file."""
+    state = load_safetensors(Path(path).read_bytes())
+    d = {k[len(D_PREFIX):]: v for k, v in state.items() if k.startswith(D_PREFIX)}
+    return {k: v for k, v in state.items() if not k.startswith(D_PREFIX)}, d or None
+
+
+def load_generator_3d(path: Path, *, config: TriPlaneConfig, seed: int = 0) -> tuple[TriPlaneGenerator, dict | None]:
+    """A TriPlaneGenerator at ``config`` holding the weights of a G_world release (eval, frozen, CPU),
+    and the released discriminator's state (or None)."""
+    recorded = read_metadata(path, Kind.G_WORLD)
+    if recorded != json.loads(json.dumps(config.to_dict())):
+        changed = sorted(k for k in set(recorded) | set(config.to_dict())
+                         if json.dumps(recorded.get(k)) != json.dumps(config.to_dict().get(k)))
+        raise ValueError(f"{path} was trained at another generator config (differs in {changed}); "
+                         "retrain it with `make pretrain` or name the config it was made with")
     with seeded_build(seed, "pretrain-load"):
         generator = TriPlaneGenerator(config=config)
-    generator.load_state_dict(load_safetensors(Path(path).read_bytes()))
-    return generator.eval().requires_grad_(False)
+    g_state, d_state = _split(path)
+    generator.load_state_dict(g_state)
+    return generator.eval().requires_grad_(False), d_state
+
+
+def load_generator_2d(path: Path, *, seed: int = 0) -> tuple[StyleGAN2Generator, dict, dict | None]:
+    """The StyleGAN2Generator of an S_world release (eval, frozen, CPU), its recorded ``GAN2DConfig``
+    fields and the released discriminator's state (or None)."""
+    recorded = read_metadata(path, Kind.S_WORLD)
+    with seeded_build(seed, "pretrain-load"):
+        generator = build_2d(GAN2DConfig(**recorded))[0]
+    g_state, d_state = _split(path)
+    generator.load_state_dict(g_state)
+    return generator.eval().requires_grad_(False), recorded, d_state
 
 
 def markdown(card: dict) -> str:
@@ -46,7 +119,7 @@ def markdown(card: dict) -> str:
     lines = [f"# {card['name']}", "", card["description"], "",
              "| | |", "|---|---|"]
     lines += [f"| {k} | {card[k]} |" for k in ("command", "commit", "seed", "device", "wall_time_s", "steps",
-                                               "images_seen", "schedule_done", "route")]
+                                               "images_seen", "schedule_done", "route") if k in card]
     lines += ["", "## Quality (held-out identities, yaw -30..30)", "", "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in card["quality"].items()]
     curve = card.get("curve", [])

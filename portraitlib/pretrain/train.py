@@ -1,9 +1,11 @@
-"""G_world's pretraining loop: optional 3D distillation of the world, then depth-guided rendered regression.
+"""G_world's pretraining: optional 3D distillation of the world, then depth-guided rendered regression
+(L1 on image and raw image, L1 on the true depth, LPIPS-alex on the image).
 
-    pool = make_pool(n=4096, z_dim=128, config=world, seed=0)          # photos + truth (CPU)
-    held_out = make_eval_set(n=32, z_dim=128, config=world, seed=0)    # new identities, yaw -30..30
+    pool = make_pool(n=4096, z_dim=31, config=world, seed=0)           # photos + truth (CPU)
+    held_out = make_eval_set(n=32, z_dim=31, config=world, seed=0)     # new identities, yaw -30..30
     G, log = pretrain(G, pool=pool, held_out=held_out, settings=SETTINGS["mini"], seed=0,
-                      checkpoint=Path("out/checkpoint.pt"), lpips=load_lpips("vgg"))
+                      checkpoint=Path("out/checkpoint.pt"), judge=Measures(lpips_vgg, identity_net),
+                      perceptual=load_lpips("alex"))
 
 The data stay on the CPU (the world renders and its SDF run there); each batch, its point targets
 and every random draw come from one CPU generator, so a run resumed from its checkpoint is
@@ -11,23 +13,22 @@ bit-identical to an uninterrupted one on the same device. G trains on its own de
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from portraitlib.cameras import angles_from_labels
 from portraitlib.device import device_of, seeded_generator
 from portraitlib.generator3d import render
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
+from portraitlib.pretrain.loop import fit
 from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
 from portraitlib.pretrain.world import Views, WorldCodes, point_targets, random_angles, render_views
 from portraitlib.profiles import WorldConfig
+from portraitlib.quality import face_detection_rate, gate_labels, identification
 from portraitlib.world.identity import LATENT_DIM
-from portraitlib.quality import face_detection_rate, gate_labels
-from portraitlib.training.checkpoint import TrainingCheckpoint
-from portraitlib.cameras import angles_from_labels
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class PretrainSettings:
     batch: int = 8
     """Photos per step."""
     lr: float = 2e-3
-    """Constant Adam learning rate (betas 0, 0.99): a decaying one stalled the probes."""
+    """Constant Adam learning rate (``loop.fit``): a decaying one stalled the probes."""
     points: int = 2048
     """Points per photo in a distillation step."""
     max_yaw: float = 30.0
@@ -62,6 +63,11 @@ class PretrainSettings:
     """Weight of the L1 to the true depth in a rendered step."""
     distill_weight: float = 1.0
     """Weight of the distillation loss kept beside the rendered loss after the distillation phase."""
+    perceptual_weight: float = 1.0
+    """Weight of LPIPS-alex on the image in a rendered step (0: none). The held-out measure is
+    LPIPS-VGG, another trunk than the loss's."""
+    critic_steps: int = 300
+    """Steps of the released discriminator against the finished G (``pretrain.critic``)."""
     eval_every: int = 250
     """Steps between held-out measures."""
     checkpoint_every: int = 100
@@ -70,11 +76,12 @@ class PretrainSettings:
 
 SETTINGS = {
     "smoke": PretrainSettings(distill_steps=4, render_steps=4, pool=8, batch=2, points=256, eval_every=4,
-                              checkpoint_every=2),
-    "mini": PretrainSettings(distill_steps=0, render_steps=8000, pool=4096, distill_weight=0.0),
+                              checkpoint_every=2, critic_steps=2),
+    "mini": PretrainSettings(distill_steps=0, render_steps=16000, pool=4096, distill_weight=0.0, eval_every=1000),
 }
 """Settings per profile. mini: depth-guided rendering from the start, since on the 16-identity
-overfit probe a 3D-distillation phase first was no faster per second of training."""
+overfit probe a 3D-distillation phase first was no faster per second of training; 16K steps are
+about 80 minutes on one core."""
 
 
 def route(settings: PretrainSettings) -> str:
@@ -112,23 +119,39 @@ def make_eval_set(*, n: int, z_dim: int, config: WorldConfig, resolution: int, s
     return {"z": codes.z, "images": views.images, "labels": views.labels, "depth": views.depth}
 
 
+@dataclass(frozen=True)
+class Measures:
+    """What judges a base model on held-out identities: a perceptual distance to the truth (LPIPS-VGG
+    in the study) and, when given, an identity network for identification among them."""
+
+    lpips: object
+    identity_net: object | None = None
+
+    def __call__(self, images: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+        """Measures of images (N, 3, R, R) in [0, 1] against the true renders (N, 3, R, R)."""
+        truth = truth.to(images.device)
+        out = {"face_detection": face_detection_rate(images), "l1_to_truth": (images - truth).abs().mean().item(),
+               f"{self.lpips.name}_to_truth": self.lpips(images, truth).mean().item()}
+        if self.identity_net is not None:
+            out["identification"] = identification(images, truth, self.identity_net)["accuracy"]
+        return out
+
+
 @torch.no_grad()
-def measure(generator: TriPlaneGenerator, held_out: dict[str, torch.Tensor], *, lpips) -> dict[str, float]:
+def measure(generator: TriPlaneGenerator, held_out: dict[str, torch.Tensor], *, judge: Measures) -> dict[str, float]:
     """G(z) of the held-out codes at their cameras (standard sampler, mapping at the same camera)
-    against the world's truth: MediaPipe face detection, L1, LPIPS and depth L1 (rays' resolution)."""
+    against the world's truth: ``judge``'s measures and the depth L1 (rays' resolution)."""
     device = device_of(generator)
-    z, labels, truth = (held_out[k].to(device) for k in ("z", "labels", "images"))
+    z, labels = (held_out[k].to(device) for k in ("z", "labels"))
     out = render(generator, generator.mapping(z, labels), labels)
     depth = torch.nn.functional.interpolate(held_out["depth"].to(device), size=out["image_depth"].shape[-2:],
                                             mode="area")
-    return {"face_detection": face_detection_rate(out["image"]),
-            "l1_to_truth": (out["image"] - truth).abs().mean().item(),
-            f"{lpips.name}_to_truth": lpips(out["image"], truth).mean().item(),
-            "depth_l1_to_truth": (out["image_depth"] - depth).abs().mean().item()}
+    return judge(out["image"], held_out["images"]) | {"depth_l1_to_truth": (out["image_depth"] - depth).abs().mean().item()}
 
 
 def train_step(generator: TriPlaneGenerator, pool: dict[str, torch.Tensor], idx: torch.Tensor, *, distill: bool,
-               rendered: bool, settings: PretrainSettings, rng: torch.Generator) -> tuple[torch.Tensor, dict]:
+               rendered: bool, settings: PretrainSettings, rng: torch.Generator, perceptual=None
+               ) -> tuple[torch.Tensor, dict]:
     """The loss of one batch ``idx`` of the pool: distillation and/or depth-guided rendering."""
     device = device_of(generator)
     c = pool["labels"][idx]
@@ -143,56 +166,29 @@ def train_step(generator: TriPlaneGenerator, pool: dict[str, torch.Tensor], idx:
     if rendered:
         out = guided_synthesis(generator, generator.mapping(z, c_cond), c, pool["depth"][idx],
                                stratified=settings.stratified, guided=settings.guided, generator_rng=rng)
-        r_loss, r_parts = render_loss(out, pool["images"][idx], pool["depth"][idx], depth_weight=settings.depth_weight)
+        r_loss, r_parts = render_loss(out, pool["images"][idx], pool["depth"][idx], depth_weight=settings.depth_weight,
+                                      perceptual=perceptual if settings.perceptual_weight > 0 else None,
+                                      perceptual_weight=settings.perceptual_weight)
         loss, parts = loss + r_loss, parts | r_parts
     return loss, parts
 
 
 def pretrain(generator: TriPlaneGenerator, *, pool: dict[str, torch.Tensor], held_out: dict[str, torch.Tensor],
-             settings: PretrainSettings, seed: int, checkpoint: Path, lpips, minutes: float | None = None,
-             progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
-    """Train ``generator`` (on its device) by ``settings``' schedule from its checkpoint, if any, until
-    the schedule ends or ``minutes`` of training pass (then the checkpoint holds where it stopped).
+             settings: PretrainSettings, seed: int, checkpoint: Path, judge: Measures, perceptual=None,
+             minutes: float | None = None, progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
+    """Train ``generator`` (on its device) by ``settings``' schedule with :func:`loop.fit` (resumable
+    from ``checkpoint``, bounded by ``minutes``); ``perceptual`` is the LPIPS of the rendered loss.
+    Returns G (eval) and the log (``step``, ``seconds``, ``curve``, ``done``)."""
+    if settings.perceptual_weight > 0 and settings.render_steps > 0 and perceptual is None:
+        raise ValueError("these settings weigh LPIPS in the rendered loss: pass perceptual=load_lpips('alex')")
 
-    Returns G (eval) and the log: ``step``, ``seconds`` (training time of all runs, measuring
-    excluded), ``curve``
-    (one record per ``eval_every`` steps: step, images, seconds, loss parts, held-out measures),
-    ``done`` (whether the schedule finished)."""
-    rng = seeded_generator(seed)
-    opt = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.0, 0.99))
-    state = TrainingCheckpoint(checkpoint, modules={"G": generator}, optimizers={"opt": opt})
-    start, log, _ = state.restore(generator=rng)
-    log = log or {"step": 0, "seconds": 0.0, "curve": [], "done": False}
-    seconds = log["seconds"]
-    total = settings.distill_steps + settings.render_steps
-    began, measuring = time.perf_counter(), 0.0  # wall clock of this invocation; of it, measuring
-    generator.train().requires_grad_(True)
-    bar = tqdm(range(start, total), desc=progress, disable=progress is None, initial=start, total=total)
-    for step in bar:
-        idx = torch.randint(len(pool["z"]), (settings.batch,), generator=rng)
+    def loss(step: int, idx: torch.Tensor, rng: torch.Generator):
         rendering = step >= settings.distill_steps
-        loss, parts = train_step(generator, pool, idx, distill=not rendering or settings.distill_weight > 0,
-                                 rendered=rendering, settings=settings, rng=rng)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        done = step + 1
-        bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()}, refresh=False)
-        out_of_time = minutes is not None and time.perf_counter() - began > 60 * minutes
-        now = {"step": done, "seconds": seconds + time.perf_counter() - began - measuring, "done": done == total}
-        if done % settings.eval_every == 0 or done == total or out_of_time:
-            tic = time.perf_counter()
-            generator.eval()
-            record = {"step": done, "images": done * settings.batch, "seconds": round(now["seconds"], 1),
-                      "phase": "render" if rendering else "distill", **parts, **measure(generator, held_out, lpips=lpips)}
-            generator.train()
-            measuring += time.perf_counter() - tic
-            log["curve"].append(record)
-            bar.write(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        if done % settings.checkpoint_every == 0 or done == total or out_of_time:
-            log |= now
-            state.save(step=done, log=log, generator=rng)
-        if out_of_time:
-            break
-    bar.close()
-    return generator.eval().requires_grad_(False), log
+        return train_step(generator, pool, idx, distill=not rendering or settings.distill_weight > 0,
+                          rendered=rendering, settings=settings, rng=rng, perceptual=perceptual)
+
+    return fit(generator, loss=loss, measure=lambda g: measure(g, held_out, judge=judge),
+               steps=settings.distill_steps + settings.render_steps, pool_size=len(pool["z"]), batch=settings.batch,
+               lr=settings.lr, seed=seed, checkpoint=checkpoint, eval_every=settings.eval_every,
+               checkpoint_every=settings.checkpoint_every, minutes=minutes, progress=progress,
+               phase=lambda step: "render" if step >= settings.distill_steps else "distill")

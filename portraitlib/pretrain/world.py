@@ -1,14 +1,17 @@
-"""What G_world learns from: world codes z, rendered views with true depth, and 3D point targets.
+"""What the base models of the head world learn from: world codes z, rendered views with true depth,
+and 3D point targets.
 
-    codes = WorldCodes.sample(8, z_dim=128, generator=g)     # identity + photo conditions -> z
-    views = render_views(codes, angles, config=world_config)  # images, labels, true depth
+    codes = WorldCodes.sample(8, z_dim=CODE_DIM, generator=g)  # identity + photo conditions -> z
+    views = render_views(codes, angles, config=world_config)   # images, labels, true depth
     pts = point_targets(codes.latents, views, points=2048, generator=g)
-    # pts.points (N, P, 3), pts.sigma (N, P) target density, pts.colour (N, P, 3), pts.colour_weight (N, P)
+    z2d = image_codes(codes.z, angles)                         # S_world's z: + the camera's quantiles
 
-G_world's z holds what makes a photo of the world: the identity latent (LATENT_DIM numbers), then
-the photo's light and background as the normal quantiles of the uniforms ``Scene.sample`` draws
-(SCENE_DIM numbers), then free N(0, 1) noise up to ``z_dim`` that the world ignores - so every
-z ~ N(0, I) is the code of a photo, and G's prior samples are meant to be heads.
+G_world's z holds what makes a photo of the world and nothing else: the identity latent (LATENT_DIM
+numbers), then the photo's light and background as the normal quantiles of the uniforms
+``Scene.sample`` draws (SCENE_DIM numbers). Every z ~ N(0, I) is the code of a photo, so G's prior
+samples are heads. (Free noise dims, which the world ignores, drowned the code in the probes of
+issue #26; a config with z_dim > CODE_DIM gets zeros there.) S_world, a 2D generator, also needs
+the camera: its z ends with the yaw and pitch quantiles of the training cameras' uniform ranges.
 """
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ SCENE_DIM = 5
 """Uniforms of ``Scene.sample`` that set a photo (light azimuth, elevation, background hue and
 level, ambient)."""
 CODE_DIM = LATENT_DIM + SCENE_DIM
-"""Numbers of z the world reads; the rest of z is free noise."""
+"""Numbers of z the world reads."""
+IMAGE_CODE_DIM = CODE_DIM + 2
+"""S_world's z: the world code, then the yaw and pitch quantiles (:func:`image_codes`)."""
 SIGMA_MAX = 200.0
 """Target density deep inside the head (EG3D units: softplus(raw - 1) per unit ray length)."""
 SURFACE_WIDTH = 0.004
@@ -50,7 +55,7 @@ class WorldCodes:
     """N photos' worth of world codes."""
 
     z: torch.Tensor
-    """(N, z_dim) G's input: identity latent, scene quantiles, free noise."""
+    """(N, z_dim) G's input: identity latent, scene quantiles (zeros beyond CODE_DIM)."""
     scene: Scene
     """The light and background each row's z encodes."""
 
@@ -72,9 +77,8 @@ class WorldCodes:
             raise ValueError(f"G_world needs z_dim >= {CODE_DIM} (identity + scene), got {z_dim}")
         latents = sample_latents(n, generator=generator)
         scene, u = _scene_draw(n, generator)
-        noise = torch.randn(n, z_dim - CODE_DIM, generator=generator)
         quantiles = torch.special.ndtri(u.clamp(1e-4, 1 - 1e-4))
-        return WorldCodes(z=torch.cat([latents, quantiles, noise], 1), scene=scene)
+        return WorldCodes(z=torch.cat([latents, quantiles, torch.zeros(n, z_dim - CODE_DIM)], 1), scene=scene)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ def render_views(codes: WorldCodes, angles: torch.Tensor, *, config: WorldConfig
     out = render(params_from_latent(codes.latents), c2w, resolution=resolution or config.image_size, style=REAL,
                  scene=codes.scene, supersample=supersample or config.supersample, steps=config.trace_steps)
     return Views(images=out.rgb, labels=cameras.make_labels(c2w), depth=out.depth)
+
+
+def image_codes(z: torch.Tensor, angles: torch.Tensor, *, max_yaw: float = 30.0, max_pitch: float = 15.0
+                ) -> torch.Tensor:
+    """S_world's z (N, IMAGE_CODE_DIM): world codes z (N, >= CODE_DIM) and the normal quantiles of
+    the cameras' yaw and pitch (N, >= 2 degrees) in the uniform ranges +-max_yaw, +-max_pitch."""
+    u = torch.stack((angles[:, 0] / max_yaw, angles[:, 1] / max_pitch), 1).add(1).div(2)
+    return torch.cat([z[:, :CODE_DIM], torch.special.ndtri(u.clamp(1e-3, 1 - 1e-3))], 1)
 
 
 def random_angles(n: int, *, max_yaw: float, max_pitch: float, generator: torch.Generator) -> torch.Tensor:

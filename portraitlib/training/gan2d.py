@@ -46,6 +46,15 @@ class GAN2DConfig:
     """Clamp of every conv output in G and D (the official FFHQ models: 256; ours: none)."""
     mbstd_group_size: int | None = 4
     """D's minibatch-stddev group (the official models record theirs)."""
+    direct_resolution: int = 0
+    """Not in the official network: the block resolution after which a direct linear path from w
+    adds to G's features (0: none). The mini world's S_world has one at 16 (``StyleGAN2Generator``)."""
+    mapping_lr_multiplier: float = 0.01
+    """Learning-rate multiplier of G's mapping layers (StyleGAN2's 0.01)."""
+    normalize_z: bool = True
+    """Whether G's mapping divides z by its RMS (StyleGAN2's; a world code is taken as it is)."""
+    z_skip: bool = False
+    """Whether G's mapping adds z to the first z_dim numbers of w (not in the official network)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,10 @@ def build_2d(config: GAN2DConfig) -> tuple[StyleGAN2Generator, Discriminator]:
     """A fresh generator and discriminator of this size."""
     g = StyleGAN2Generator(z_dim=config.z_dim, w_dim=config.w_dim, img_resolution=config.resolution,
                            channel_base=config.channel_base, channel_max=config.channel_max,
-                           mapping_layers=config.mapping_layers, conv_clamp=config.conv_clamp)
+                           mapping_layers=config.mapping_layers, conv_clamp=config.conv_clamp,
+                           direct_resolution=config.direct_resolution,
+                           mapping_lr_multiplier=config.mapping_lr_multiplier, normalize_z=config.normalize_z,
+                           z_skip=config.z_skip)
     d = Discriminator(img_resolution=config.resolution, channel_base=config.channel_base,
                       channel_max=config.channel_max, conv_clamp=config.conv_clamp,
                       mbstd_group_size=config.mbstd_group_size)
