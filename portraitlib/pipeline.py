@@ -17,11 +17,14 @@ from typing import NamedTuple
 
 import torch
 
-from portraitlib import consistency, generator3d, look, metrics, pose, quality, study_data
+from portraitlib import cameras, consistency, generator3d, look, metrics, pose, quality, study_data
 from portraitlib.agilegan3d import cycle_encoder, guided_transfer, prior_transfer, style_prior
 from portraitlib.nets.discriminators import DualDiscriminator
+from portraitlib.device import seeded_generator
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder
+from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.triplane import TriPlaneGenerator
+from portraitlib.pretrain.world import CODE_DIM, IMAGE_CODE_DIM, WorldCodes, image_codes, render_views
 from portraitlib.study import StudyContext
 from portraitlib.training.warm3d import frontal_labels
 from portraitlib.world import datasets
@@ -93,6 +96,28 @@ class Study:
         labels = quality.gate_labels(n, device=device)
         images = generator3d.render(generator, generator.mapping(z, frontal_labels(n, device)), labels)["image"]
         return judge(images, look=look, labels=labels)
+
+    @torch.no_grad()
+    def judge_world_samples(self, generator: TriPlaneGenerator | StyleGAN2Generator, *, n: int = 32) -> dict[str, float]:
+        """The measures of a base model whose z is the head world's code (G_world, S_world): n samples
+        at z ~ N(0, I) (the study's seed) at yaws spread over ``quality.GATE_YAWS``, against the
+        world's true photo of each z at the same camera (identification among the n)."""
+        z = torch.randn(n, CODE_DIM, generator=seeded_generator(self.ctx.seed + 17))
+        labels = quality.gate_labels(n)
+        angles = cameras.angles_from_labels(labels)
+        truth = render_views(WorldCodes.from_z(z), angles, config=self.ctx.profile.world).images
+        device = self.ctx.device
+        if isinstance(generator, TriPlaneGenerator):
+            if generator.config.z_dim != CODE_DIM:
+                raise ValueError(f"G's z has {generator.config.z_dim} numbers, not the world code's {CODE_DIM}")
+            images = generator3d.render(generator, generator.mapping(z.to(device), labels.to(device)),
+                                        labels.to(device))["image"]
+        else:
+            if generator.z_dim != IMAGE_CODE_DIM:
+                raise ValueError(f"S's z has {generator.z_dim} numbers, not the image code's {IMAGE_CODE_DIM}")
+            images = ((generator(image_codes(z, angles).to(device)) + 1) / 2).clamp(0, 1)
+        truth = generator3d.resize(truth, images.shape[-1]).to(device)
+        return self.judge(images, look="real", labels=labels.to(device), truth=truth)
 
     @torch.no_grad()
     def judge_views(self, generator: TriPlaneGenerator, codes: torch.Tensor, *, look: str) -> dict[str, float]:

@@ -136,3 +136,22 @@ def test_wplus_encoders_guided_transfer_and_the_stylizer(ctx, data, nets):
         stylizer.render(data.real_test[:1], style="anime", labels=data.test_labels[:1])
     with pytest.raises(ValueError, match="RGB"):
         stylizer.codes(torch.rand(2, 32, 32))
+
+
+def test_released_g_world_loads_g_and_d(ctx, data, nets, tmp_path):
+    """The mini path of notebook 02: G_world and its D from the study's own release; only E trains."""
+    from portraitlib.pretrain.card import Kind, write_release
+
+    cfg = generator3d.generator_config(ctx)
+    g, d, _ = generator3d.build_networks(ctx, cfg, stage="release-test")
+    with torch.no_grad():
+        for p in d.parameters():
+            p.add_(0.01)  # not the fresh D the study would build
+    paths = write_release(tmp_path / "G_world-test", net=g, kind=Kind.G_WORLD, config=cfg.to_dict(), discriminator=d,
+                          card={"name": "G_world (test)", "description": "d", "quality": {}})
+    released = dataclasses.replace(ctx, profile=dataclasses.replace(ctx.profile, eg3d=dataclasses.replace(
+        ctx.profile.eg3d, source_checkpoint=str(paths["weights"]))))
+    G, D, E, art = generator3d.pretrained(released, data, nets, progress=False)
+    assert art["source"].startswith("released") and set(art["logs"]) == {"encoder"}
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), g.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(D.state_dict().values(), d.state_dict().values()))

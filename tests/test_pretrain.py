@@ -20,6 +20,7 @@ from portraitlib.pretrain.world import (CODE_DIM, IMAGE_CODE_DIM, Views, WorldCo
                                         render_views, target_density)
 from portraitlib.training.gan2d import GAN2DConfig, build_2d
 from portraitlib.profiles import WorldConfig
+from portraitlib.cameras import angles_from_labels
 from portraitlib.quality import gate_labels
 from portraitlib.world.identity import LATENT_DIM
 
@@ -207,3 +208,31 @@ def test_image_regression_overfits_resumes_and_round_trips(pool, tmp_path):
         assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="not 'portraitlib TriPlaneGenerator'"):
         load_generator_3d(paths["weights"], config=CFG)
+
+
+def test_world_samples_are_judged_against_the_world_photo_of_their_code(tmp_path):
+    """Study.judge_world_samples: G_world's and S_world's samples z ~ N(0, I) beside the world's true
+    photo of the same z at the same camera (a world code fixes the photo)."""
+    import portraitlib as pl
+    from portraitlib.pipeline import Study
+
+    profile = dataclasses.replace(pl.load_profile("smoke"), world=WorldConfig(image_size=32, trace_steps=32))
+    ctx = pl.StudyContext(notebook="t", profile=profile, seed=0, device=torch.device("cpu"),
+                          cache=pl.ArtifactCache(profile="t", seed=0, root=tmp_path))
+    study, seen = Study(ctx), []
+    study.__dict__["judge"] = lambda images, *, look, labels, truth: seen.append((images, labels, truth)) or {"n": 4}
+    with seeded_build(0, "g"):
+        g = TriPlaneGenerator(config=dataclasses.replace(CFG, z_dim=CODE_DIM))
+    assert study.judge_world_samples(g, n=4) == {"n": 4}
+    images, labels, truth = seen[-1]
+    assert images.shape == truth.shape == (4, 3, 32, 32) and truth.std() > 0.05
+    yaws = angles_from_labels(labels)[:, 0]
+    assert yaws[0] == pytest.approx(-30, abs=1e-3) and yaws[-1] == pytest.approx(30, abs=1e-3)
+    # the truth is the world's photo of the sampled code: rendering the same z again gives it
+    z = torch.randn(4, CODE_DIM, generator=seeded_generator(ctx.seed + 17))
+    again = render_views(WorldCodes.from_z(z), angles_from_labels(labels), config=profile.world).images
+    assert torch.allclose(again, truth, atol=1e-5)
+    study.judge_world_samples(_image_generator(), n=4)
+    assert seen[-1][0].shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="not the world code"):
+        study.judge_world_samples(_generator(), n=4)

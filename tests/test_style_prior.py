@@ -137,3 +137,28 @@ def test_official_source_gives_g_and_d_and_few_shot_transfer_runs(ctx, tmp_path)
     small = dataclasses.replace(data, real_train=torch.rand(6, 3, 16, 16, generator=gen))
     with pytest.raises(ValueError, match="photos are 16 px but S renders 32 px"):
         style_prior.inversion_encoder(official, small, nets, S, source, kind="wplus", progress=False)
+
+
+def test_released_s_world_gives_g_and_d_and_a_wrong_config_is_refused(ctx, tmp_path):
+    """The mini path of notebook 01: S_world and its D from the study's own release (safetensors)."""
+    from portraitlib.pretrain.card import Kind, write_release
+    from portraitlib.training.gan2d import build_2d
+
+    world = dataclasses.replace(ctx, profile=dataclasses.replace(ctx.profile, style_prior=dataclasses.replace(
+        ctx.profile.style_prior, world_code=True)))
+    cfg = style_prior.gan_config(world.profile)
+    assert cfg.direct_resolution == 16 and not cfg.normalize_z and cfg.mapping_lr_multiplier == 1.0
+    torch.manual_seed(0)
+    g, d = build_2d(cfg)
+    paths = write_release(tmp_path / "release", net=g, kind=Kind.S_WORLD, config=dataclasses.asdict(cfg),
+                          card={"name": "S_world (test)", "description": "d", "quality": {}}, discriminator=d)
+    released = dataclasses.replace(world, profile=dataclasses.replace(world.profile, style_prior=dataclasses.replace(
+        world.profile.style_prior, source_checkpoint=str(paths["weights"]))))
+    S, source = style_prior.source_generator(released, data=None, nets=None)
+    assert source["source"] == "released release/S_world.safetensors" and not source["zplus_prior"]
+    assert all(torch.equal(a, b) for a, b in zip(S.state_dict().values(), g.state_dict().values()))
+    assert all(torch.equal(source["D"][k], v) for k, v in d.state_dict().items())
+    wider = dataclasses.replace(released, profile=dataclasses.replace(released.profile, style_prior=dataclasses.replace(
+        released.profile.style_prior, w_dim=32)))
+    with pytest.raises(ValueError, match="retrain it"):
+        style_prior.source_generator(wider, data=None, nets=None)

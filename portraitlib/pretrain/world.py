@@ -39,17 +39,6 @@ SURFACE_WIDTH = 0.004
 """World units over which the target density rises from 0 to SIGMA_MAX at the surface."""
 
 
-def _scene_draw(n: int, generator: torch.Generator) -> tuple[Scene, torch.Tensor]:
-    """A ``Scene.sample`` draw and the uniforms (n, SCENE_DIM) it used (read from the same RNG state)."""
-    state = generator.get_state()
-    u = torch.rand(n, 6, generator=generator)[:, :SCENE_DIM]
-    generator.set_state(state)
-    scene = Scene.sample(n, generator=generator)
-    if not torch.allclose(scene.ambient, 0.2 + 0.3 * u[:, 4]):
-        raise RuntimeError("Scene.sample no longer draws rand(n, 6) first: update pretrain.world._scene_draw")
-    return scene, u
-
-
 @dataclass(frozen=True)
 class WorldCodes:
     """N photos' worth of world codes."""
@@ -72,13 +61,24 @@ class WorldCodes:
 
     @staticmethod
     def sample(n: int, *, z_dim: int, generator: torch.Generator) -> "WorldCodes":
-        """n codes of new identities in new photo conditions (all from ``generator``, a CPU one)."""
+        """n codes of new identities in new photo conditions (all from ``generator``, a CPU one; the
+        scene is ``Scene.sample``'s draw)."""
         if z_dim < CODE_DIM:
             raise ValueError(f"G_world needs z_dim >= {CODE_DIM} (identity + scene), got {z_dim}")
         latents = sample_latents(n, generator=generator)
-        scene, u = _scene_draw(n, generator)
+        u = torch.rand(n, 6, generator=generator)[:, :SCENE_DIM]
         quantiles = torch.special.ndtri(u.clamp(1e-4, 1 - 1e-4))
-        return WorldCodes(z=torch.cat([latents, quantiles, torch.zeros(n, z_dim - CODE_DIM)], 1), scene=scene)
+        return WorldCodes(z=torch.cat([latents, quantiles, torch.zeros(n, z_dim - CODE_DIM)], 1),
+                          scene=Scene.from_uniforms(u))
+
+    @staticmethod
+    def from_z(z: torch.Tensor) -> "WorldCodes":
+        """The photos that codes z (N, >= CODE_DIM) stand for - any z, e.g. z ~ N(0, I) of G's prior:
+        the identity latent and the scene of the quantiles (on z's device)."""
+        if z.shape[1] < CODE_DIM:
+            raise ValueError(f"world codes have at least {CODE_DIM} numbers, got {z.shape[1]}")
+        u = torch.special.ndtr(z[:, LATENT_DIM:CODE_DIM].float())
+        return WorldCodes(z=z, scene=Scene.from_uniforms(u))
 
 
 @dataclass(frozen=True)

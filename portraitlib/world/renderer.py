@@ -46,8 +46,13 @@ class Scene:
     @staticmethod
     def sample(n: int, *, generator: torch.Generator) -> "Scene":
         """Varied photo conditions: light azimuth +-70, elevation 0..55 deg, ambient 0.2..0.5,
-        muted background colours."""
-        u = torch.rand(n, 6, generator=generator, device=generator.device)
+        muted background colours (:meth:`from_uniforms` of rand(n, 6))."""
+        return Scene.from_uniforms(torch.rand(n, 6, generator=generator, device=generator.device))
+
+    @staticmethod
+    def from_uniforms(u: torch.Tensor) -> "Scene":
+        """The scene of uniforms u (N, >= 5) in [0, 1]: light azimuth, elevation, background hue,
+        background level, ambient."""
         light = light_direction(u[:, 0] * 140 - 70, u[:, 1] * 55)
         background = hue_colour(u[:, 2], saturation=0.35, value=0.55) * 0.5 + u[:, 3:4] * 0.45
         return Scene(light=light, ambient=0.2 + 0.3 * u[:, 4], background=background.clamp(0, 1))
