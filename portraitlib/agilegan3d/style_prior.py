@@ -170,11 +170,9 @@ def _official_source(ctx, path: Path) -> tuple[StyleGAN2Generator, dict]:
         if cfg != gan_config(ctx.profile):
             raise ValueError(f"{path} holds S at {cfg}, but the {ctx.profile.name} profile's style_prior section "
                              f"asks for {gan_config(ctx.profile)}: retrain it (make pretrain) or fix the profile")
-        g = ctx.build("style-load", lambda: build_2d(cfg)[0])
-        g.load_state_dict(released.state_dict())
         source = {"source": f"released {path.parent.name}/{path.name}", "zplus_prior": False,
                   "gan_config": dataclasses.asdict(cfg)}
-        return g.eval().requires_grad_(False), source | ({"D": d_state} if d_state is not None else {})
+        return released.to(ctx.device), source | ({"D": d_state} if d_state is not None else {})
     if not path.is_file():
         raise FileNotFoundError(
             f"StyleGAN2 FFHQ checkpoint {path} not found. {STYLEGAN2_HINT} (Or rosinality's "

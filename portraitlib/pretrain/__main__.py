@@ -3,9 +3,10 @@
     python -m portraitlib.pretrain --profile mini --model G_world [--device auto] [--minutes M]
     python -m portraitlib.pretrain --profile mini --model S_world
 
-Training files go to the cache root's ``weights/<model>-<profile>/`` (or ``--work``): ``pool.pt``
-(the rendered training photos, made once and shared by both models), ``held_out.pt``,
-``checkpoint.pt`` (atomic, resumable: run the same command again to continue) and ``curve.json``.
+The rendered training photos and the held-out set are made once, shared by both models, in the
+cache root's ``weights/world-pool-<profile>.pt`` and ``world-held-out-<profile>.pt``. Training files
+go to ``weights/<model>-<profile>/`` there (or ``--work``): ``checkpoint.pt`` and ``critic.pt``
+(atomic, resumable: run the same command again to continue) and ``curve.json``.
 When the schedule ends, the release - ``<model>.safetensors`` and ``model_card.{json,md}`` - is
 written to the repository's ``weights/<model>-<profile>/`` (or ``--out``), where the profiles
 find it. ``--minutes`` bounds the training time of one invocation.
@@ -92,8 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     world = {"z_dim": cfg.z_dim, "config": profile.world, "resolution": cfg.img_resolution, "seed": seed}
     pool = _cached(cache_dir() / "weights" / f"world-pool-{args.profile}.pt",
-                   lambda: make_pool(n=settings.pool, supersample=settings.pool_supersample, max_yaw=settings.max_yaw,
-                                     max_pitch=settings.max_pitch, progress="world photos", **world), rows=settings.pool)
+                   lambda: make_pool(n=settings.pool, supersample=settings.pool_supersample, progress="world photos",
+                                     **world), rows=settings.pool)
     held_out = _cached(cache_dir() / "weights" / f"world-held-out-{args.profile}.pt",
                        lambda: make_eval_set(n=EVAL_IDENTITIES, **world), rows=EVAL_IDENTITIES)
     judge = Measures(load_lpips("vgg").to(device), load_identity_net().to(device))

@@ -36,10 +36,6 @@ class ImagePretrainSettings:
     """Constant Adam learning rate (betas 0, 0.99)."""
     perceptual_weight: float = 1.0
     """Weight of LPIPS-alex beside the L1 (0: L1 alone)."""
-    max_yaw: float = 30.0
-    """The pool's yaw range (+- degrees): the yaw quantile of z is taken in it ..."""
-    max_pitch: float = 15.0
-    """... and the pitch quantile in +- this."""
     critic_steps: int = 500
     """Steps of the released discriminator against the finished S (``pretrain.critic``)."""
     eval_every: int = 250
@@ -56,10 +52,9 @@ SETTINGS_2D = {
 session had time for (about 30 minutes on two cores)."""
 
 
-def codes_of(data: dict[str, torch.Tensor], settings: ImagePretrainSettings) -> torch.Tensor:
+def codes_of(data: dict[str, torch.Tensor]) -> torch.Tensor:
     """S_world's z (N, IMAGE_CODE_DIM) of a pool or held-out set (its ``z`` and camera ``labels``)."""
-    return image_codes(data["z"], angles_from_labels(data["labels"]), max_yaw=settings.max_yaw,
-                       max_pitch=settings.max_pitch)
+    return image_codes(data["z"], angles_from_labels(data["labels"]))
 
 
 def regression_loss(generator: StyleGAN2Generator, z: torch.Tensor, images: torch.Tensor, *, perceptual=None,
@@ -77,10 +72,10 @@ def regression_loss(generator: StyleGAN2Generator, z: torch.Tensor, images: torc
 
 
 @torch.no_grad()
-def measure_2d(generator: StyleGAN2Generator, held_out: dict[str, torch.Tensor], *, judge: Measures,
-               settings: ImagePretrainSettings) -> dict[str, float]:
+def measure_2d(generator: StyleGAN2Generator, held_out: dict[str, torch.Tensor], *, judge: Measures
+               ) -> dict[str, float]:
     """S(z) of the held-out codes at their cameras against the world's true photos."""
-    z = codes_of(held_out, settings).to(device_of(generator))
+    z = codes_of(held_out).to(device_of(generator))
     images = ((generator(z) + 1) / 2).clamp(0, 1)
     return judge(images, held_out["images"])
 
@@ -95,7 +90,7 @@ def pretrain_2d(generator: StyleGAN2Generator, *, pool: dict[str, torch.Tensor],
     if pool["images"].shape[-1] != generator.img_resolution:
         raise ValueError(f"the pool's photos are {pool['images'].shape[-1]} px but S renders "
                          f"{generator.img_resolution} px: render the pool at S's side")
-    z = codes_of(pool, settings)
+    z = codes_of(pool)
     device = device_of(generator)
 
     def loss(step: int, idx: torch.Tensor, rng: torch.Generator):
@@ -103,7 +98,7 @@ def pretrain_2d(generator: StyleGAN2Generator, *, pool: dict[str, torch.Tensor],
                                perceptual=perceptual if settings.perceptual_weight > 0 else None,
                                perceptual_weight=settings.perceptual_weight)
 
-    return fit(generator, loss=loss, measure=lambda g: measure_2d(g, held_out, judge=judge, settings=settings),
+    return fit(generator, loss=loss, measure=lambda g: measure_2d(g, held_out, judge=judge),
                steps=settings.steps, pool_size=len(z), batch=settings.batch, lr=settings.lr, seed=seed,
                checkpoint=checkpoint, eval_every=settings.eval_every, checkpoint_every=settings.checkpoint_every,
                minutes=minutes, progress=progress)

@@ -25,7 +25,7 @@ from portraitlib.generator3d import render
 from portraitlib.nets.triplane import TriPlaneGenerator, swap_conditioning
 from portraitlib.pretrain.loop import fit
 from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
-from portraitlib.pretrain.world import Views, WorldCodes, point_targets, random_angles, render_views
+from portraitlib.pretrain.world import POOL_PITCH, POOL_YAW, Views, WorldCodes, point_targets, random_angles, render_views
 from portraitlib.profiles import WorldConfig
 from portraitlib.quality import face_detection_rate, gate_labels, identification
 from portraitlib.world.identity import LATENT_DIM
@@ -49,10 +49,6 @@ class PretrainSettings:
     """Constant Adam learning rate (``loop.fit``): a decaying one stalled the probes."""
     points: int = 2048
     """Points per photo in a distillation step."""
-    max_yaw: float = 30.0
-    """Training cameras: yaw uniform in +-max_yaw degrees ..."""
-    max_pitch: float = 15.0
-    """... and pitch in +-max_pitch."""
     swap_probability: float = 0.5
     """EG3D's pose-conditioning swap of the mapping's camera."""
     stratified: int = 8
@@ -95,7 +91,7 @@ def route(settings: PretrainSettings) -> str:
 
 
 def make_pool(*, n: int, z_dim: int, config: WorldConfig, resolution: int, supersample: int, seed: int,
-              max_yaw: float, max_pitch: float, batch: int = 64, progress: str | None = None
+              max_yaw: float = POOL_YAW, max_pitch: float = POOL_PITCH, batch: int = 64, progress: str | None = None
               ) -> dict[str, torch.Tensor]:
     """n training photos of new identities in random scenes at random cameras, rendered at G's
     ``resolution`` R: ``z`` (n, z_dim), ``images`` (n, 3, R, R), ``labels`` (n, 25), ``depth``

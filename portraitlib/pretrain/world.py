@@ -31,6 +31,9 @@ SCENE_DIM = 5
 level, ambient)."""
 CODE_DIM = LATENT_DIM + SCENE_DIM
 """Numbers of z the world reads."""
+POOL_YAW, POOL_PITCH = 30.0, 15.0
+"""The world pool's training cameras: yaw and pitch uniform in +- these degrees. S_world's camera
+quantiles (:func:`image_codes`) are taken in the same ranges."""
 IMAGE_CODE_DIM = CODE_DIM + 2
 """S_world's z: the world code, then the yaw and pitch quantiles (:func:`image_codes`)."""
 SIGMA_MAX = 200.0
@@ -103,7 +106,7 @@ def render_views(codes: WorldCodes, angles: torch.Tensor, *, config: WorldConfig
     return Views(images=out.rgb, labels=cameras.make_labels(c2w), depth=out.depth)
 
 
-def image_codes(z: torch.Tensor, angles: torch.Tensor, *, max_yaw: float = 30.0, max_pitch: float = 15.0
+def image_codes(z: torch.Tensor, angles: torch.Tensor, *, max_yaw: float = POOL_YAW, max_pitch: float = POOL_PITCH
                 ) -> torch.Tensor:
     """S_world's z (N, IMAGE_CODE_DIM): world codes z (N, >= CODE_DIM) and the normal quantiles of
     the cameras' yaw and pitch (N, >= 2 degrees) in the uniform ranges +-max_yaw, +-max_pitch."""
