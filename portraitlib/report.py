@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from portraitlib import gates
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.agilegan3d.claims import Claim
 from portraitlib.evaluation import PAPER_TABLE2
@@ -239,7 +240,7 @@ def write(profile: str, *, folder: Path | None = None) -> Path:
     if seconds:
         lines += ["Wall time of each notebook's last run (cached stages load in seconds): "
                   + ", ".join(f"{k} {s / 60:.1f} min" for k, s in seconds.items()) + ".", ""]
-    lines += quality_section(results)
+    lines += quality_section(results) + gates.section(results)
     lines += ["## Claims", ""]
     for title, verdict, text in claims(results, profile):
         lines += [f"### {title}: **{verdict}**", "", text, ""]

@@ -5,8 +5,9 @@
 
 The rendered training photos and the held-out set are made once, shared by both models, in the
 cache root's ``weights/world-pool-<profile>.pt`` and ``world-held-out-<profile>.pt``. Training files
-go to ``weights/<model>-<profile>/`` there (or ``--work``): ``checkpoint.pt`` and ``critic.pt``
-(atomic, resumable: run the same command again to continue) and ``curve.json``.
+go to ``weights/<model>-<profile>/`` there (or ``--work``): ``checkpoint.pt``, ``critic-<steps>.pt`` (D
+against the generator after that many steps) and ``curve.json``; all atomic and resumable: run the same
+command again to continue, or raise the profile's steps and run it to train further.
 When the schedule ends, the release - ``<model>.safetensors`` and ``model_card.{json,md}`` - is
 written to the repository's ``weights/<model>-<profile>/`` (or ``--out``), where the profiles
 find it. ``--minutes`` bounds the training time of one invocation.
@@ -100,13 +101,15 @@ def main(argv: list[str] | None = None) -> dict:
     judge = Measures(load_lpips("vgg").to(device), load_identity_net().to(device))
     train = {"pool": pool, "held_out": held_out, "seed": seed, "checkpoint": work / "checkpoint.pt", "judge": judge,
              "perceptual": load_lpips("alex").to(device), "minutes": args.minutes, "progress": kind.value}
-    critic = {"seed": seed, "checkpoint": work / "critic.pt", "progress": f"{kind.value}'s D"}
+    def critic(log: dict) -> dict:  # a D for the generator as it stands: a longer schedule trains a new one
+        return {"seed": seed, "checkpoint": work / f"critic-{log['step']}.pt", "progress": f"{kind.value}'s D"}
+
     if kind is Kind.G_WORLD:
         with seeded_build(seed, "G_world"):
             net, d = TriPlaneGenerator(config=cfg), discriminator_config(cfg).build()
         net, log = pretrain(net.to(device), settings=settings, **train)
         if log["done"]:
-            d, d_log = warm_critic_3d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic)
+            d, d_log = warm_critic_3d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic(log))
         config, how, batch = cfg.to_dict(), route(settings), settings.batch
     else:
         gan = gan_config(profile)
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
             net, d = build_2d(gan)
         net, log = pretrain_2d(net.to(device), settings=settings, **train)
         if log["done"]:
-            d, d_log = warm_critic_2d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic)
+            d, d_log = warm_critic_2d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic(log))
         config, how, batch = asdict(gan), f"{settings.steps} steps of regression (L1 + LPIPS-alex)", settings.batch
     how += f", then {settings.critic_steps} steps of its discriminator against it (released beside it)"
     atomic_write_bytes(work / "curve.json", json.dumps(log["curve"], indent=1).encode())
