@@ -154,6 +154,18 @@ def test_marcher_opacity_of_a_constant_slab():
         assert out["weights"].sum(2).mean().item() == pytest.approx(expected, rel=1e-3)
 
 
+def test_marcher_depth_of_an_empty_ray_is_the_far_end_and_passes_no_nan_gradient():
+    # Raw density -200: softplus underflows, every alpha is exactly 0, the ray's weight is 0 (0 / 0 in
+    # the weighted mean). EG3D puts such a ray at the far end; its gradient must not be NaN.
+    depths = torch.linspace(2.25, 3.3, 16).reshape(1, 1, 16, 1).expand(1, 2, 16, 1)
+    raw = torch.stack([torch.full((16, 1), -200.0), torch.full((16, 1), 2.0)]).unsqueeze(0).requires_grad_(True)
+    _, depth, weights = volume.march(torch.zeros(1, 2, 16, 3), raw, depths)
+    assert weights[0, 0].sum() == 0 and depth[0, 0].item() == pytest.approx(3.3)
+    assert 2.25 < depth[0, 1].item() < 3.3
+    depth.sum().backward()
+    assert torch.isfinite(raw.grad).all() and raw.grad[0, 1].abs().sum() > 0
+
+
 def test_fir_resampling_and_up_conv_preserve_constants():
     f = fir_filter()
     x = torch.ones(1, 2, 8, 8)

@@ -99,8 +99,12 @@ def march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, *
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], 2), 2)
     weights = alpha * transmittance[:, :, :-1]
     features = (weights * colors_mid).sum(2)
-    depth = (weights * depths_mid).sum(2) / weights.sum(2)
-    depth = torch.nan_to_num(depth, float("inf")).clamp(depths.min(), depths.max())
+    # EG3D's depth: the weighted mean, and on a ray with no weight at all (0 / 0) the far end. The
+    # division is taken only where the weight is not zero, so such rays pass no NaN gradient back.
+    total = weights.sum(2)
+    hit = total > 0
+    depth = torch.where(hit, (weights * depths_mid).sum(2) / torch.where(hit, total, torch.ones_like(total)),
+                        torch.full_like(total, float("inf"))).clamp(depths.min(), depths.max())
     return features * 2 - 1, depth, weights
 
 
