@@ -33,7 +33,7 @@ class ImagePretrainSettings:
     batch: int = 16
     """Photos per step."""
     lr: float = 2e-3
-    """Constant Adam learning rate (betas 0, 0.99)."""
+    """Constant Adam learning rate (``loop.fit``: betas 0.9, 0.99)."""
     perceptual_weight: float = 1.0
     """Weight of LPIPS-alex beside the L1 (0: L1 alone)."""
     critic_steps: int = 500
