@@ -134,6 +134,11 @@ class ArtifactCache:
         try:
             build(tmp)
             os.replace(tmp, final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not final.is_dir():
+                raise
+            # another process built the same folder meanwhile: same key, same content; keep theirs
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

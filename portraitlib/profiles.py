@@ -97,8 +97,17 @@ class StylePriorConfig:
     """Pure adversarial steps from scratch for the warm-start comparison (0: skip it)."""
     encoder_steps: int = field(default=400, metadata={"stage": "encoder"})
     """Steps of each inversion encoder (hierarchical VAE and plain W+) on the frozen S."""
+    encoder_synthetic_steps: int = field(default=0, metadata={"stage": "encoder"})
+    """Steps, before those, of each encoder on S's own samples S(z), z from S's prior, regressing
+    the known code (``training.inversion.latent_loss``; 0: none, as AgileGAN trains on photos only)."""
     transfer_steps: int = field(default=200, metadata={"stage": "transfer"})
     """Few-shot adversarial steps S -> S_t per style."""
+    transfer_lr: float = field(default=0.0025, metadata={"stage": "transfer"})
+    """Adam learning rate of S_t and its D."""
+    transfer_ema_half_life: float = field(default=500.0, metadata={"stage": "transfer"})
+    """Images after which the EMA weight of S_t's old parameters halves: S_t is that EMA, so a
+    half-life near the schedule's length (``transfer_steps`` x ``transfer_batch`` images) hands back
+    mostly S."""
     eval_every: int = field(default=25, metadata={"stage": "source"})
     """Steps between early-stopping evaluations (GAN phases)."""
     batch: int = field(default=16, metadata={"stage": "source"})
@@ -116,10 +125,11 @@ class StylePriorConfig:
 
     def __post_init__(self):
         for name in ("z_dim", "w_dim", "channel_max", "mapping_layers", "encoder_steps", "transfer_steps",
-                     "eval_every", "batch", "transfer_batch"):
+                     "eval_every", "batch", "transfer_batch", "transfer_lr", "transfer_ema_half_life"):
             if getattr(self, name) <= 0:
                 raise ProfileError(f"style_prior.{name} must be positive, got {getattr(self, name)}")
-        for name in ("warm_start_steps", "adversarial_steps", "baseline_steps", "unpaired_per_style"):
+        for name in ("warm_start_steps", "adversarial_steps", "baseline_steps", "unpaired_per_style",
+                     "encoder_synthetic_steps"):
             if getattr(self, name) < 0:
                 raise ProfileError(f"style_prior.{name} must not be negative, got {getattr(self, name)}")
 

@@ -14,6 +14,7 @@ from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
 from portraitlib.pretrain.card import Kind, load_generator_2d, load_generator_3d, write_release
 from portraitlib.pretrain.image2d import SETTINGS_2D, pretrain_2d, regression_loss
+from portraitlib.pretrain.loop import fit, learning_rate
 from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
 from portraitlib.pretrain.train import SETTINGS, Measures, make_eval_set, make_pool, pretrain
 from portraitlib.pretrain.world import (CODE_DIM, IMAGE_CODE_DIM, Views, WorldCodes, image_codes, point_targets,
@@ -236,3 +237,15 @@ def test_world_samples_are_judged_against_the_world_photo_of_their_code(tmp_path
     assert seen[-1][0].shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="not the world code"):
         study.judge_world_samples(_generator(), n=4)
+
+
+def test_cooldown_falls_linearly_to_the_last_step_and_fit_applies_it(tmp_path):
+    rates = [learning_rate(step, lr=1.0, steps=10, cooldown=4) for step in range(10)]
+    assert rates == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
+    assert learning_rate(9, lr=1.0, steps=10, cooldown=0) == 1.0
+    with pytest.raises(ValueError, match="cooldown"):
+        learning_rate(0, lr=1.0, steps=10, cooldown=11)
+    net = torch.nn.Linear(2, 1)
+    _, log = fit(net, loss=lambda step, idx, rng: (net.weight.square().sum(), {}), measure=lambda n: {}, steps=4,
+                 pool_size=4, batch=2, lr=0.1, seed=0, checkpoint=tmp_path / "c.pt", eval_every=1, cooldown=2)
+    assert [r["lr"] for r in log["curve"]] == pytest.approx([0.1, 0.1, 0.1, 0.05])

@@ -233,3 +233,19 @@ def test_cli_errors_are_clear_and_non_zero(photos, tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "not trained for profile 'smoke'" in err and "make study" in err
     assert not out.exists() and not list((tmp_path / "empty_cache").rglob("*.pt"))
+
+
+def test_a_folder_built_meanwhile_by_another_process_is_kept(tmp_path):
+    cache = pl.ArtifactCache(profile="smoke", seed=0, root=tmp_path)
+    final = cache.path("set", {"a": 1}).with_suffix("")
+
+    def racing_build(folder):  # the other process finishes first, while this one is still writing
+        (folder / "mine.txt").write_text("mine")
+        final.mkdir(parents=True)
+        (final / "theirs.txt").write_text("theirs")
+
+    assert cache.folder("set", {"a": 1}, racing_build) == final
+    assert [p.name for p in final.iterdir()] == ["theirs.txt"]
+    assert [p.name for p in final.parent.iterdir()] == [final.name], "the losing temporary folder is removed"
+    with pytest.raises(OSError):
+        cache.folder("other", {"a": 2}, lambda folder: (_ for _ in ()).throw(OSError("disk full")))

@@ -225,7 +225,8 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
                       kind: str, progress: bool = True) -> tuple[nn.Module, dict]:
     """An encoder into S trained on the real photos with S frozen: ``hvae`` (AgileGAN's hierarchical
     VAE into z+, from the warm-start encoder when there is one) or ``wplus`` (a plain W+ encoder).
-    Losses: L1, perceptual, identity, and KL for ``hvae``. Returns it (eval) and its artefact."""
+    Losses: L1, perceptual, identity, and KL for ``hvae``; first, ``style_prior.encoder_synthetic_steps``
+    on S's own samples (``training.inversion.latent_loss``). Returns it (eval) and its artefact."""
     if kind not in ("hvae", "wplus"):
         raise ValueError(f"kind must be 'hvae' or 'wplus', not {kind!r}")
     sp = ctx.profile.style_prior
@@ -248,7 +249,9 @@ def inversion_encoder(ctx, data: StudyImages, nets: LossNets, generator: StyleGA
         start = time.perf_counter()
         enc, log = train_encoder(enc, generator, data.real_train, seed=ctx.seed, perceptual=nets.perceptual,
                                  identity=nets.identity,
-                                 settings=InversionSettings(steps=sp.encoder_steps, batch=sp.batch),
+                                 settings=InversionSettings(steps=sp.encoder_steps, batch=sp.batch,
+                                                            synthetic_steps=sp.encoder_synthetic_steps,
+                                                            synthetic_shared=not source["zplus_prior"]),
                                  checkpoint=ctx.cache.resume_path(f"style-encoder-{kind}", key),
                                  progress=f"encoder {kind}" if progress else None)
         return {"state": enc.state_dict(), "log": log, "seconds": time.perf_counter() - start}
@@ -292,6 +295,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
         start = time.perf_counter()
         g_t, log = train_2d(g, d, data.exemplars[style], seed=ctx.seed, evaluate=evaluate, latents=latents,
                             settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
+                                                   lr=sp.transfer_lr, ema_half_life=sp.transfer_ema_half_life,
                                                    eval_every=sp.eval_every, freeze_mapping=True,
                                                    zplus_prior=source.get("zplus_prior", False), bf16=ctx.bf16),
                             checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),

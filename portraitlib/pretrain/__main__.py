@@ -36,7 +36,7 @@ from portraitlib.paths import cache_dir, released_weights_dir
 from portraitlib.pretrain.card import Kind, write_release
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
 from portraitlib.pretrain.image2d import SETTINGS_2D, pretrain_2d
-from portraitlib.pretrain.train import SETTINGS, Measures, make_eval_set, make_pool, pretrain, route
+from portraitlib.pretrain.train import SETTINGS, Measures, cooled, make_eval_set, make_pool, pretrain, route
 from portraitlib.pretrain.world import IMAGE_CODE_DIM
 from portraitlib.profile_loading import load_profile
 from portraitlib.provenance import git_commit
@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         net, log = pretrain_2d(net.to(device), settings=settings, **train)
         if log["done"]:
             d, d_log = warm_critic_2d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic(log))
-        config, how, batch = asdict(gan), f"{settings.steps} steps of regression (L1 + LPIPS-alex)", settings.batch
+        how = f"{settings.steps} steps of regression (L1 + LPIPS-alex{cooled(settings.cooldown)})"
+        config, batch = asdict(gan), settings.batch
     how += f", then {settings.critic_steps} steps of its discriminator against it (released beside it)"
     atomic_write_bytes(work / "curve.json", json.dumps(log["curve"], indent=1).encode())
     last = log["curve"][-1] if log["curve"] else {}

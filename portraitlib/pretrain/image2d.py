@@ -33,7 +33,9 @@ class ImagePretrainSettings:
     batch: int = 16
     """Photos per step."""
     lr: float = 2e-3
-    """Constant Adam learning rate (``loop.fit``: betas 0.9, 0.99)."""
+    """Adam learning rate (``loop.fit``: betas 0.9, 0.99), constant until the cooldown."""
+    cooldown: int = 0
+    """Last steps over which the rate falls linearly towards 0 (``loop.learning_rate``)."""
     perceptual_weight: float = 1.0
     """Weight of LPIPS-alex beside the L1 (0: L1 alone)."""
     critic_steps: int = 500
@@ -99,6 +101,7 @@ def pretrain_2d(generator: StyleGAN2Generator, *, pool: dict[str, torch.Tensor],
                                perceptual_weight=settings.perceptual_weight)
 
     return fit(generator, loss=loss, measure=lambda g: measure_2d(g, held_out, judge=judge),
-               steps=settings.steps, pool_size=len(z), batch=settings.batch, lr=settings.lr, seed=seed,
+               steps=settings.steps, pool_size=len(z), batch=settings.batch, lr=settings.lr,
+               cooldown=settings.cooldown, seed=seed,
                checkpoint=checkpoint, eval_every=settings.eval_every, checkpoint_every=settings.checkpoint_every,
                minutes=minutes, progress=progress)

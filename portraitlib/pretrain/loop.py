@@ -1,12 +1,15 @@
 """The one resumable loop both base models are pretrained with (G_world and S_world).
 
     net, log = fit(net, loss=lambda step, idx, rng: (loss, parts), measure=lambda net: {...},
-                   steps=8000, pool_size=4096, batch=8, lr=2e-3, seed=0, checkpoint=path, eval_every=250)
+                   steps=8000, pool_size=4096, batch=8, lr=2e-3, seed=0, checkpoint=path, eval_every=250,
+                   cooldown=2000)
 
 Each step draws ``batch`` pool indices from one CPU generator and hands them, with the step and that
-generator, to ``loss``; Adam steps on the result at a constant rate (a decaying one stalled the probes of issue
-#19) with momentum (betas 0.9, 0.99: the regression probes of issue #26 learned faster with it
-than with the GAN loops' 0, 0.99). A checkpoint every ``checkpoint_every`` steps holds the network, the
+generator, to ``loss``; Adam steps on the result with momentum (betas 0.9, 0.99: the regression
+probes of issue #26 learned faster with it than with the GAN loops' 0, 0.99) at a constant rate
+(a decaying one stalled the probes of issue #19), except over the last ``cooldown`` steps, where
+the rate falls linearly towards 0 (:func:`learning_rate`: the held-out identification of both base
+models rose within a few hundred cooled steps, issue #26). A checkpoint every ``checkpoint_every`` steps holds the network, the
 optimiser, the generator's state and the log, so a run resumed after a kill is bit-identical to an
 uninterrupted one on the same device; ``minutes`` stops a run early (the checkpoint then holds where
 it stopped, and the same call continues it).
@@ -28,10 +31,18 @@ StepLoss = Callable[[int, torch.Tensor, torch.Generator], tuple[torch.Tensor, di
 """(step, pool indices (batch,), the run's CPU generator) -> (loss, its parts as floats)."""
 
 
+def learning_rate(step: int, *, lr: float, steps: int, cooldown: int) -> float:
+    """The rate of step ``step`` (0-based) of ``steps``: ``lr``, then over the last ``cooldown``
+    steps lr * (steps - step) / cooldown (lr at the first cooled step, lr / cooldown at the last)."""
+    if cooldown < 0 or cooldown > steps:
+        raise ValueError(f"cooldown must be between 0 and the {steps} steps, not {cooldown}")
+    return lr * min(1.0, (steps - step) / cooldown) if cooldown else lr
+
+
 def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[str, float]], steps: int,
         pool_size: int, batch: int, lr: float, seed: int, checkpoint: Path, eval_every: int,
         checkpoint_every: int = 100, minutes: float | None = None, progress: str | None = None,
-        phase: Callable[[int], str] = lambda step: "train") -> tuple[nn.Module, dict]:
+        phase: Callable[[int], str] = lambda step: "train", cooldown: int = 0) -> tuple[nn.Module, dict]:
     """Train ``net`` (on its device) for ``steps`` from its checkpoint, if any, until the schedule
     ends or ``minutes`` of training pass.
 
@@ -48,6 +59,8 @@ def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[s
     net.train().requires_grad_(True)
     bar = tqdm(range(start, steps), desc=progress, disable=progress is None, initial=start, total=steps)
     for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, lr=lr, steps=steps, cooldown=cooldown)
         idx = torch.randint(pool_size, (batch,), generator=rng)
         value, parts = loss(step, idx, rng)
         opt.zero_grad(set_to_none=True)
@@ -62,7 +75,7 @@ def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[s
             net.eval()
             with torch.no_grad():
                 record = {"step": done, "images": done * batch, "seconds": round(now["seconds"], 1),
-                          "phase": phase(step), **parts, **measure(net)}
+                          "phase": phase(step), "lr": opt.param_groups[0]["lr"], **parts, **measure(net)}
             net.train()
             measuring += time.perf_counter() - tic
             log["curve"].append(record)

@@ -102,6 +102,6 @@ def train_vae_3d(encoder: HierarchicalVAEEncoder, generator: TriPlaneGenerator, 
         kl = HierarchicalVAEEncoder.kl(mu, logvar).mean()
         loss = l1 + settings.depth_weight * dep + settings.perceptual_weight * lp + settings.kl_weight * kl
         update(opt, loss, log=log, terms={"loss": loss, "l1": l1, "depth": dep, "perceptual": lp, "kl": kl},
-               step=step, settings=settings, state=state, rng=rng)
+               step=step, last=settings.steps, settings=settings, state=state, rng=rng)
     generator.requires_grad_(False)
     return encoder.eval(), log
