@@ -1,10 +1,13 @@
 """Encoder training (AgileGAN's inversion and the joint warm start): it learns, it resumes."""
+import dataclasses
+
 import pytest
 import torch
 
 from portraitlib.nets.encoders import HierarchicalVAEEncoder, WPlusEncoder, mean_w
 from portraitlib.training.gan2d import GAN2DConfig, build_2d
-from portraitlib.training.inversion import InversionSettings, encode, latent_loss, reconstruct, train_encoder
+from portraitlib.training.inversion import (InversionSettings, encode, latent_loss, reconstruct, synthetic_bank,
+                                            train_encoder)
 
 TINY = GAN2DConfig(resolution=32, z_dim=8, w_dim=16, mapping_layers=1, channel_base=128, channel_max=16)
 
@@ -71,10 +74,11 @@ def test_encode_refuses_unknown_encoders(images):
 def test_synthetic_steps_learn_the_generators_own_codes(kind):
     g, enc = setup(kind)
     g.eval().requires_grad_(False)
-    probe = lambda: latent_loss(enc, g, batch=64, shared=True, rng=torch.Generator().manual_seed(7)).item()
+    held_out = synthetic_bank(g, 64, shared=True, seed=7)
+    probe = lambda: latent_loss(enc, g, *held_out).item()
     with torch.no_grad():
         before = probe()
-    settings = InversionSettings(steps=0, synthetic_steps=80, synthetic_batch=16, lr=3e-3)
+    settings = InversionSettings(steps=0, synthetic_steps=80, synthetic_batch=16, synthetic_bank=256, lr=3e-3)
     enc, log = train_encoder(enc, g, torch.zeros(1, 3, 32, 32), settings=settings, seed=0)
     with torch.no_grad():
         after = probe()
@@ -83,13 +87,14 @@ def test_synthetic_steps_learn_the_generators_own_codes(kind):
 
 
 def test_synthetic_phase_resumes_into_the_photo_phase(images, tmp_path):
-    settings = InversionSettings(steps=3, synthetic_steps=3, synthetic_batch=4, batch=2, checkpoint_every=2)
+    settings = InversionSettings(steps=3, synthetic_steps=3, synthetic_batch=4, synthetic_bank=8, batch=2,
+                                 checkpoint_every=2)
     g, enc = setup("hvae")
     straight, _ = train_encoder(enc, g, images, settings=settings, seed=0)
     ckpt = tmp_path / "enc.pt"
     g, enc = setup("hvae")
     train_encoder(enc, g, images, seed=0, checkpoint=ckpt,
-                  settings=InversionSettings(steps=0, synthetic_steps=3, synthetic_batch=4, batch=2, checkpoint_every=2))
+                  settings=dataclasses.replace(settings, steps=0))
     g, enc = setup("hvae")
     resumed, log = train_encoder(enc, g, images, settings=settings, seed=0, checkpoint=ckpt)
     assert len(log["latent"]) == 3 and len(log["l1"]) == 3

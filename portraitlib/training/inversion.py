@@ -63,29 +63,42 @@ class InversionSettings(EncoderTrainingSettings):
     synthetic_steps: int = 0
     """Steps of :func:`latent_loss` on the frozen generator's own samples before the photo steps."""
     synthetic_batch: int = 64
-    """Samples per synthetic step."""
+    """Samples per synthetic step, drawn from a bank made once (S's forward pass is the costly part)."""
+    synthetic_bank: int = 4096
+    """Samples in that bank (N, 3, R, R; 200 MB at 64 px), at most as many as the phase draws."""
     synthetic_shared: bool = True
     """Synthetic codes draw one z for every layer (StyleGAN2's prior), else one per layer."""
 
 
-def latent_loss(encoder: nn.Module, generator: StyleGAN2Generator, *, batch: int, shared: bool,
-                rng: torch.Generator) -> torch.Tensor:
-    """The encoder's error on ``batch`` samples x = G(z+) of codes z+ (batch, num_ws, z_dim) from G's
-    prior (``shared``: one z for all layers): a hierarchical VAE's Gaussian negative log-likelihood
-    of the true z+, mean over layers and dimensions,
+@torch.no_grad()
+def synthetic_bank(generator: StyleGAN2Generator, n: int, *, shared: bool, seed: int, batch: int = 64
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples of the frozen generator: codes z+ (n, num_ws, z_dim) from its prior (``shared``:
+    one z for all layers) drawn from a generator seeded by ``seed`` (so a resumed run remakes the
+    same bank), and images x = G(z+) (n, 3, R, R) in [0, 1], on the generator's device."""
+    rng = seeded_generator(seed, device_of(generator))
+    zplus = sample_zplus(n, num_ws=generator.num_ws, z_dim=generator.z_dim, shared=shared, generator=rng)
+    images = [((generator.synthesis(ws_from_zplus(generator.mapping, zplus[i:i + batch])) + 1) / 2).clamp(0, 1)
+              for i in range(0, n, batch)]
+    return zplus, torch.cat(images)
+
+
+def latent_loss(encoder: nn.Module, generator: StyleGAN2Generator, zplus: torch.Tensor, images: torch.Tensor
+                ) -> torch.Tensor:
+    """The encoder's error on samples ``images`` = G(``zplus``) (codes (N, num_ws, z_dim) from G's
+    prior): a hierarchical VAE's Gaussian negative log-likelihood of the true z+, mean over layers
+    and dimensions,
 
         0.5 * ((z - mu)^2 / sigma^2 + log sigma^2),
 
     so mu learns the code and sigma what the image leaves unknown; a W+ encoder's squared error to
     the true w+ = mapping(z+)."""
-    with torch.no_grad():
-        zplus = sample_zplus(batch, num_ws=generator.num_ws, z_dim=generator.z_dim, shared=shared, generator=rng)
-        ws = ws_from_zplus(generator.mapping, zplus)
-        x = ((generator.synthesis(ws) + 1) / 2).clamp(0, 1)
     if isinstance(encoder, HierarchicalVAEEncoder):
-        mu, logvar = encoder(x)
+        mu, logvar = encoder(images)
         return 0.5 * ((zplus - mu).square() * (-logvar).exp() + logvar).mean()
-    return (encoder(x) - ws).square().mean()
+    with torch.no_grad():
+        ws = ws_from_zplus(generator.mapping, zplus)
+    return (encoder(images) - ws).square().mean()
 
 
 def encode(encoder: nn.Module, generator: StyleGAN2Generator, images: torch.Tensor, *,
@@ -149,11 +162,14 @@ def train_encoder(encoder: nn.Module, generator: StyleGAN2Generator, images: tor
     vae = isinstance(encoder, HierarchicalVAEEncoder)
     encoder.train()
     total = settings.synthetic_steps + settings.steps
+    banked = min(settings.synthetic_bank, settings.synthetic_steps * settings.synthetic_batch)  # none unused
+    if start < settings.synthetic_steps:
+        bank = synthetic_bank(generator, banked, shared=settings.synthetic_shared, seed=seed + 1)
     for step in tqdm(range(start, total), desc=progress, disable=progress is None, leave=False, initial=start,
                      total=total):
         if step < settings.synthetic_steps:
-            loss = latent_loss(encoder, generator, batch=settings.synthetic_batch, shared=settings.synthetic_shared,
-                               rng=rng)
+            idx = torch.randint(banked, (settings.synthetic_batch,), generator=rng, device=rng.device)
+            loss = latent_loss(encoder, generator, *(t[idx.to(t.device)] for t in bank))
             update(opt, loss, log=log, terms={"latent": loss}, step=step, last=total, settings=settings,
                    state=state, rng=rng)
             continue
