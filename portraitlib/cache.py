@@ -133,12 +133,13 @@ class ArtifactCache:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             build(tmp)
-            os.replace(tmp, final)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not final.is_dir():
-                raise
-            # another process built the same folder meanwhile: same key, same content; keep theirs
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                # another process built the same folder meanwhile: same key, same content; keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
