@@ -63,34 +63,57 @@ def _source_bytes(path: Path) -> bytes:
     return "\n".join(cell.source for cell in notebook.cells).encode()
 
 
+def _module_path(package: Path, name: str) -> Path | None:
+    """The file of portraitlib module ``name`` (a module or a package's ``__init__``), if any."""
+    if not name.startswith("portraitlib"):
+        return None
+    parts = name.split(".")[1:]
+    for path in (package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")):
+        if parts and path.exists() or not parts and path.name == "__init__.py" and path.exists():
+            return path
+    return None
+
+
+def _imported(package: Path, path: Path) -> list[str]:
+    """The modules whose code ``path`` runs: ``from a import b`` names module ``a.b`` when it is one
+    (not ``a``'s ``__init__``, which only gathers names), else ``a``."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            subs = [f"{node.module}.{alias.name}" for alias in node.names]
+            modules = [sub for sub in subs if _module_path(package, sub) is not None]
+            names += modules if len(modules) == len(subs) else [node.module, *modules]
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
+
+
 @functools.cache
-def module_version(module: str) -> str:
-    """A short hash of the sources of ``module`` (e.g. ``portraitlib.agilegan3d.style_prior``) and of every
-    portraitlib module it imports, directly or not: part of each artefact's cache key, so a change
-    to the code a stage runs never reuses a stale network, while a change elsewhere (a figure, the
-    report) keeps the cache."""
+def imported_modules(module: str) -> tuple[str, ...]:
+    """``module`` and every portraitlib module it imports, directly or not (sorted). ``from
+    portraitlib import cameras`` counts ``cameras``, not the package's ``__init__`` (which imports
+    the whole library); ``from portraitlib.metrics import LPIPS`` counts ``metrics``."""
     package = Path(__file__).resolve().parent
-    seen: dict[str, Path] = {}
+    seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
-        if name in seen or not name.startswith("portraitlib"):
-            continue
-        parts = name.split(".")[1:]
-        path = package.joinpath(*parts).with_suffix(".py")
-        if not path.exists():
-            path = package.joinpath(*parts, "__init__.py")
-        if not path.exists():
-            continue
-        seen[name] = path
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                todo.append(node.module)
-                todo.extend(f"{node.module}.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.Import):
-                todo.extend(alias.name for alias in node.names)
+        path = None if name in seen else _module_path(package, name)
+        if path is not None:
+            seen.add(name)
+            todo += _imported(package, path)
+    return tuple(sorted(seen))
+
+
+@functools.cache
+def module_version(module: str) -> str:
+    """A short hash of the sources of :func:`imported_modules` of ``module`` (e.g.
+    ``portraitlib.agilegan3d.style_prior``): part of each artefact's cache key, so a change to the
+    code a stage runs never reuses a stale network, while a change elsewhere (a figure, the report,
+    another stage's settings) keeps the cache."""
+    package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in sorted(seen):
+    for name in imported_modules(module):
         digest.update(name.encode())
-        digest.update(seen[name].read_bytes())
+        digest.update(_module_path(package, name).read_bytes())
     return digest.hexdigest()[:16]

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
+from PIL import Image
 
 from portraitlib.device import seeded_build, seeded_generator
 from portraitlib.generator3d import discriminator_config
 from portraitlib.nets import configs
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
-from portraitlib.pretrain.card import Kind, load_generator_2d, load_generator_3d, write_release
+from portraitlib.pretrain.card import Kind, held_out_grid, load_generator_2d, load_generator_3d, write_release
 from portraitlib.pretrain.image2d import SETTINGS_2D, pretrain_2d, regression_loss
 from portraitlib.pretrain.loop import fit, learning_rate
 from portraitlib.pretrain.steps import distill_loss, guided_synthesis, render_loss
-from portraitlib.pretrain.train import SETTINGS, Measures, make_eval_set, make_pool, pretrain
+from portraitlib.pretrain.train import SETTINGS, Measures, held_out_renders, make_eval_set, make_pool, pretrain
 from portraitlib.pretrain.world import (CODE_DIM, IMAGE_CODE_DIM, Views, WorldCodes, image_codes, point_targets,
                                         render_views, target_density)
 from portraitlib.training.gan2d import GAN2DConfig, build_2d
@@ -125,10 +128,19 @@ def test_resume_is_bit_identical_and_release_round_trips(pool, tmp_path):
         d = discriminator_config(CFG).build()
     d, d_log = warm_critic_3d(d, full, pool=data, steps=2, batch=2, seed=0, checkpoint=tmp_path / "d.pt")
     assert d_log["done"] and 0 <= d_log["curve"][-1]["d_accuracy"] <= 1
+    two = {k: v[:2] for k, v in data.items()}
+    made = held_out_renders(full, two)["image"]
     paths = write_release(tmp_path / "out", net=full, kind=Kind.G_WORLD, config=CFG.to_dict(), discriminator=d, card={"name": "t", "description": "d", "command": "c",
                           "commit": "x", "seed": 0, "device": "cpu", "wall_time_s": 1.0, "steps": 8,
                           "images_seen": 16, "schedule_done": True, "route": "r", "quality": {"l1": 0.1},
-                          "curve": log["curve"]})
+                          "curve": log["curve"]}, grid=held_out_grid(two["images"], made, per_row=1))
+    side = two["images"].shape[-1] + 2  # save_image pads each tile by 2 px
+    grid = np.asarray(Image.open(paths["grid"]))
+    assert grid.shape == (4 * side + 2, side + 2, 3)  # rows: truth, G, truth, G
+    first = (two["images"][0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert np.abs(grid[2:side, 2:side].astype(int) - first).max() <= 1
+    with pytest.raises(ValueError, match="differ in shape"):
+        held_out_grid(two["images"], made[:1])
     loaded, d_state = load_generator_3d(paths["weights"], config=CFG)
     assert all(torch.equal(a, d_state[k]) for k, a in d.state_dict().items())
     for (name, a), b in zip(full.state_dict().items(), loaded.state_dict().values()):
@@ -239,13 +251,15 @@ def test_world_samples_are_judged_against_the_world_photo_of_their_code(tmp_path
         study.judge_world_samples(_generator(), n=4)
 
 
-def test_cooldown_falls_linearly_to_the_last_step_and_fit_applies_it(tmp_path):
-    rates = [learning_rate(step, lr=1.0, steps=10, cooldown=4) for step in range(10)]
-    assert rates == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
-    assert learning_rate(9, lr=1.0, steps=10, cooldown=0) == 1.0
-    with pytest.raises(ValueError, match="cooldown"):
-        learning_rate(0, lr=1.0, steps=10, cooldown=11)
+def test_cooldowns_fall_linearly_and_a_later_window_starts_from_the_full_rate(tmp_path):
+    rates = [learning_rate(step, lr=1.0, steps=10, cooldowns=((2, 4), (6, 10))) for step in range(10)]
+    assert rates == [1.0, 1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    assert learning_rate(9, lr=1.0, steps=10) == 1.0
+    for bad in (((0, 11),), ((4, 6), (2, 3)), ((2, 5), (4, 6)), ((3, 3),)):
+        with pytest.raises(ValueError, match="cooldown windows"):
+            learning_rate(0, lr=1.0, steps=10, cooldowns=bad)
     net = torch.nn.Linear(2, 1)
     _, log = fit(net, loss=lambda step, idx, rng: (net.weight.square().sum(), {}), measure=lambda n: {}, steps=4,
-                 pool_size=4, batch=2, lr=0.1, seed=0, checkpoint=tmp_path / "c.pt", eval_every=1, cooldown=2)
+                 pool_size=4, batch=2, lr=0.1, seed=0, checkpoint=tmp_path / "c.pt", eval_every=1,
+                 cooldowns=((2, 4),))
     assert [r["lr"] for r in log["curve"]] == pytest.approx([0.1, 0.1, 0.1, 0.05])

@@ -14,8 +14,8 @@ def test_every_profile_loads_with_documented_fields():
         assert set(profile.world.styles) <= set(pl.STYLES)
     # Every config field carries a docstring in the source (the dataclass is the documentation).
     import inspect
-    source = inspect.getsource(profiles)
     for cls in (profiles.Profile, profiles.WorldConfig, profiles.MetricsConfig, profiles.StylePriorConfig):
+        source = inspect.getsource(inspect.getmodule(cls))
         for f in dataclasses.fields(cls):
             after = source.split(f"    {f.name}:", 1)[1].splitlines()[1].strip()
             assert after.startswith('"""'), f"{cls.__name__}.{f.name} has no docstring"

@@ -8,7 +8,8 @@ cache root's ``weights/world-pool-<profile>.pt`` and ``world-held-out-<profile>.
 go to ``weights/<model>-<profile>/`` there (or ``--work``): ``checkpoint.pt``, ``critic-<steps>.pt`` (D
 against the generator after that many steps) and ``curve.json``; all atomic and resumable: run the same
 command again to continue, or raise the profile's steps and run it to train further.
-When the schedule ends, the release - ``<model>.safetensors`` and ``model_card.{json,md}`` - is
+When the schedule ends, the release - ``<model>.safetensors``, ``model_card.{json,md}`` and
+``held_out_grid.png`` (rows of true held-out photos, each over the model's images of them) - is
 written to the repository's ``weights/<model>-<profile>/`` (or ``--out``), where the profiles
 find it. ``--minutes`` bounds the training time of one invocation.
 """
@@ -33,10 +34,11 @@ from portraitlib.metrics import load_lpips
 from portraitlib.nets import configs
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import cache_dir, released_weights_dir
-from portraitlib.pretrain.card import Kind, write_release
+from portraitlib.pretrain.card import Kind, held_out_grid, write_release
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
-from portraitlib.pretrain.image2d import SETTINGS_2D, pretrain_2d
-from portraitlib.pretrain.train import SETTINGS, Measures, cooled, make_eval_set, make_pool, pretrain, route
+from portraitlib.pretrain.image2d import SETTINGS_2D, held_out_images_2d, pretrain_2d
+from portraitlib.pretrain.train import (SETTINGS, Measures, cooled, held_out_renders, make_eval_set, make_pool, pretrain,
+                                        route)
 from portraitlib.pretrain.world import IMAGE_CODE_DIM
 from portraitlib.profile_loading import load_profile
 from portraitlib.provenance import git_commit
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         net, log = pretrain(net.to(device), settings=settings, **train)
         if log["done"]:
             d, d_log = warm_critic_3d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic(log))
+            made = held_out_renders(net, held_out)["image"]
         config, how, batch = cfg.to_dict(), route(settings), settings.batch
     else:
         gan = gan_config(profile)
@@ -122,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
         net, log = pretrain_2d(net.to(device), settings=settings, **train)
         if log["done"]:
             d, d_log = warm_critic_2d(d.to(device), net, pool=pool, steps=settings.critic_steps, **critic(log))
-        how = f"{settings.steps} steps of regression (L1 + LPIPS-alex{cooled(settings.cooldown)})"
+            made = held_out_images_2d(net, held_out)
+        how = f"{settings.steps} steps of regression (L1 + LPIPS-alex{cooled(settings.cooldowns)})"
         config, batch = asdict(gan), settings.batch
     how += f", then {settings.critic_steps} steps of its discriminator against it (released beside it)"
     atomic_write_bytes(work / "curve.json", json.dumps(log["curve"], indent=1).encode())
@@ -142,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"work": str(work), "steps": log["step"], "done": log["done"], "quality": quality}
     if log["done"]:
         out = args.out or released_weights_dir() / f"{kind.value}-{args.profile}"
-        paths = write_release(out, net=net, kind=kind, config=config, card=card, discriminator=d.eval())
+        paths = write_release(out, net=net, kind=kind, config=config, card=card, discriminator=d.eval(),
+                              grid=held_out_grid(held_out["images"], made))
         summary |= {k: str(p) for k, p in paths.items()}
     print(json.dumps(summary, indent=1))
     return card

@@ -14,13 +14,16 @@ the one asked for is refused with a message naming both.
 from __future__ import annotations
 
 import enum
+import io
 import json
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+import torch
 from torch import nn
+from torchvision.utils import save_image
 
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.device import seeded_build
@@ -47,10 +50,10 @@ D_PREFIX = "D."
 
 
 def write_release(out: Path, *, net: nn.Module, kind: Kind, config: dict, card: dict,
-                  discriminator: nn.Module | None = None) -> dict[str, Path]:
+                  discriminator: nn.Module | None = None, grid: bytes | None = None) -> dict[str, Path]:
     """Write the net's (and the discriminator's) weights (CPU float32 safetensors, ``config`` in the
     metadata) and the card, each atomically, as ``<kind>.safetensors`` and ``model_card.{json,md}``
-    in ``out``."""
+    in ``out``, and ``grid`` (a PNG, :func:`held_out_grid`) as ``held_out_grid.png``."""
     out = Path(out)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     if discriminator is not None:
@@ -61,7 +64,22 @@ def write_release(out: Path, *, net: nn.Module, kind: Kind, config: dict, card: 
     atomic_write_bytes(paths["weights"], save_safetensors(state, metadata=metadata))
     atomic_write_bytes(paths["card_json"], json.dumps(card, indent=2).encode())
     atomic_write_bytes(paths["card_md"], markdown(card).encode())
+    if grid is not None:
+        paths["grid"] = out / "held_out_grid.png"
+        atomic_write_bytes(paths["grid"], grid)
     return paths
+
+
+def held_out_grid(truth: torch.Tensor, made: torch.Tensor, *, per_row: int = 16) -> bytes:
+    """A PNG of the held-out identities: rows of ``per_row`` true photos (N, 3, R, R) in [0, 1], each
+    followed by the model's images of the same codes and cameras."""
+    if truth.shape != made.shape:
+        raise ValueError(f"truth {tuple(truth.shape)} and the model's images {tuple(made.shape)} differ in shape")
+    rows = [part for i in range(0, len(truth), per_row)
+            for part in (truth[i:i + per_row], made[i:i + per_row].to(truth.device))]
+    buffer = io.BytesIO()
+    save_image(torch.cat(rows).float().cpu(), buffer, nrow=per_row, format="png")
+    return buffer.getvalue()
 
 
 def read_metadata(path: Path, kind: Kind) -> dict:

@@ -2,15 +2,16 @@
 
     net, log = fit(net, loss=lambda step, idx, rng: (loss, parts), measure=lambda net: {...},
                    steps=8000, pool_size=4096, batch=8, lr=2e-3, seed=0, checkpoint=path, eval_every=250,
-                   cooldown=2000)
+                   cooldowns=((6000, 8000),))
 
 Each step draws ``batch`` pool indices from one CPU generator and hands them, with the step and that
 generator, to ``loss``; Adam steps on the result with momentum (betas 0.9, 0.99: the regression
 probes of issue #26 learned faster with it than with the GAN loops' 0, 0.99) at a constant rate
-(a decaying one stalled the probes of issue #19), except over the last ``cooldown`` steps, where
-the rate falls linearly towards 0 (:func:`learning_rate`; G_world's held-out identification rose
-from 0.53 to 0.66 over its last 4K cooled steps, issue #26). A checkpoint every ``checkpoint_every``
-steps holds the network, the optimiser, the generator's state and the log, so a run resumed after a
+(a decaying one stalled the probes of issue #19), except inside its ``cooldowns``, windows of
+steps over which the rate falls linearly towards 0 (:func:`learning_rate`; G_world's held-out
+identification rose from 0.53 to 0.66 over its first 4K cooled steps, issue #26). A schedule
+trained on after a cooldown adds a window: the rate is back at ``lr`` where the new one starts.
+A checkpoint every ``checkpoint_every`` steps holds the network, the optimiser, the generator's state and the log, so a run resumed after a
 kill is bit-identical to an uninterrupted one on the same device; ``minutes`` stops a run early (the checkpoint then holds where
 it stopped, and the same call continues it).
 """
@@ -31,18 +32,27 @@ StepLoss = Callable[[int, torch.Tensor, torch.Generator], tuple[torch.Tensor, di
 """(step, pool indices (batch,), the run's CPU generator) -> (loss, its parts as floats)."""
 
 
-def learning_rate(step: int, *, lr: float, steps: int, cooldown: int) -> float:
-    """The rate of step ``step`` (0-based) of ``steps``: ``lr``, then over the last ``cooldown``
-    steps lr * (steps - step) / cooldown (lr at the first cooled step, lr / cooldown at the last)."""
-    if cooldown < 0 or cooldown > steps:
-        raise ValueError(f"cooldown must be between 0 and the {steps} steps, not {cooldown}")
-    return lr * min(1.0, (steps - step) / cooldown) if cooldown else lr
+def learning_rate(step: int, *, lr: float, steps: int, cooldowns: tuple[tuple[int, int], ...] = ()) -> float:
+    """The rate of step ``step`` (0-based) of ``steps``: ``lr``, except inside a cooldown window
+    (start, end), where it is lr * (end - step) / (end - start) (lr at ``start``, lr / (end - start)
+    at ``end - 1``). Windows are ascending, disjoint and inside the schedule."""
+    edge = 0
+    for start, end in cooldowns:
+        if not edge <= start < end <= steps:
+            raise ValueError(f"cooldown windows must be ascending, disjoint and inside the {steps} steps, "
+                             f"not {cooldowns}")
+        edge = end
+    for start, end in cooldowns:
+        if start <= step < end:
+            return lr * (end - step) / (end - start)
+    return lr
 
 
 def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[str, float]], steps: int,
         pool_size: int, batch: int, lr: float, seed: int, checkpoint: Path, eval_every: int,
         checkpoint_every: int = 100, minutes: float | None = None, progress: str | None = None,
-        phase: Callable[[int], str] = lambda step: "train", cooldown: int = 0) -> tuple[nn.Module, dict]:
+        phase: Callable[[int], str] = lambda step: "train",
+        cooldowns: tuple[tuple[int, int], ...] = ()) -> tuple[nn.Module, dict]:
     """Train ``net`` (on its device) for ``steps`` from its checkpoint, if any, until the schedule
     ends or ``minutes`` of training pass.
 
@@ -60,7 +70,7 @@ def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[s
     bar = tqdm(range(start, steps), desc=progress, disable=progress is None, initial=start, total=steps)
     for step in bar:
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, lr=lr, steps=steps, cooldown=cooldown)
+            group["lr"] = learning_rate(step, lr=lr, steps=steps, cooldowns=cooldowns)
         idx = torch.randint(pool_size, (batch,), generator=rng)
         value, parts = loss(step, idx, rng)
         opt.zero_grad(set_to_none=True)

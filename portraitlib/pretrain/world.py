@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from portraitlib import cameras
-from portraitlib.profiles import WorldConfig
+from portraitlib.world.config import WorldConfig
 from portraitlib.world.head import head_sdf
 from portraitlib.world.identity import LATENT_DIM, params_from_latent, sample_latents
 from portraitlib.world.renderer import FAR, NEAR, Scene, render

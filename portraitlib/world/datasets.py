@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from portraitlib import cameras
-from portraitlib.profiles import STYLES, WorldConfig
+from portraitlib.world.config import STYLES, WorldConfig
 from portraitlib.provenance import module_version
 from portraitlib.cache import atomic_torch_save, atomic_write_bytes, safe_torch_load
 from portraitlib.world.identity import params_from_latent, sample_latents
