@@ -64,6 +64,8 @@ class StylePriorConfig:
     """Images after which the EMA weight of S_t's old parameters halves: S_t is that EMA, so a
     half-life near the schedule's length (``transfer_steps`` x ``transfer_batch`` images) hands back
     mostly S."""
+    transfer_freeze_noise: bool = field(default=False, metadata={"stage": "transfer"})
+    """Keep S_t's noise strengths those of S (``TrainSettings.freeze_noise``)."""
     eval_every: int = field(default=25, metadata={"stage": "source"})
     """Steps between early-stopping evaluations (GAN phases)."""
     batch: int = field(default=16, metadata={"stage": "source"})

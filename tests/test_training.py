@@ -93,3 +93,19 @@ def test_frozen_mapping_stays_put_and_the_mean_w_is_refreshed(images):
     assert torch.equal(params(g.mapping), mapping_before)
     assert not torch.equal(params(g.synthesis), synthesis_before), "the synthesis network must train"
     assert g_ema.mapping.w_avg.abs().sum() > 0, "w_avg must describe the returned generator"
+
+
+def test_frozen_noise_strengths_stay_put_while_the_convolutions_train(images):
+    torch.manual_seed(123)
+    g, d = build_2d(TINY)
+    with torch.no_grad():  # S's noise strengths are trained (non-zero) ones
+        for name, p in g.named_parameters():
+            if name.endswith(".noise_strength"):
+                p.fill_(0.1)
+    strengths = {n: p.clone() for n, p in g.named_parameters() if n.endswith(".noise_strength")}
+    weights = {n: p.clone() for n, p in g.synthesis.named_parameters() if n.endswith("conv1.weight")}
+    train_2d(g, d, images, settings=TrainSettings(steps=3, batch=4, r1_every=2, freeze_noise=True), seed=0)
+    assert strengths and all(torch.equal(p, strengths[n]) for n, p in g.named_parameters() if n in strengths)
+    assert any(not torch.equal(p, weights[n]) for n, p in g.synthesis.named_parameters() if n in weights)
+    train_2d(g, d, images, settings=TrainSettings(steps=3, batch=4, r1_every=2), seed=0)
+    assert any(not torch.equal(p, strengths[n]) for n, p in g.named_parameters() if n in strengths)

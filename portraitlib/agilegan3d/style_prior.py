@@ -266,7 +266,8 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
                     encoder: nn.Module, *, style: str, progress: bool = True,
                     diagnose=None) -> tuple[StyleGAN2Generator, dict]:
     """S_t: S and its discriminator fine-tuned adversarially on the style's exemplars with
-    DiffAugment, the mapping network frozen (codes of E keep their meaning). Early stopping: every
+    DiffAugment, the mapping network frozen (codes of E keep their meaning), and, as the profile
+    says, the noise strengths too. Early stopping: every
     ``eval_every`` steps, KID between the exemplars and S_t(E(held-out photos)); the best step is
     kept. ``diagnose(images) -> dict``, if given, is also called at each evaluation on those
     stylized photos (the world's ground-truth error; never used to choose). Cached per style."""
@@ -296,6 +297,7 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
         g_t, log = train_2d(g, d, data.exemplars[style], seed=ctx.seed, evaluate=evaluate, latents=latents,
                             settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
                                                    lr=sp.transfer_lr, ema_half_life=sp.transfer_ema_half_life,
+                                                   freeze_noise=sp.transfer_freeze_noise,
                                                    eval_every=sp.eval_every, freeze_mapping=True,
                                                    zplus_prior=source.get("zplus_prior", False), bf16=ctx.bf16),
                             checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),

@@ -70,6 +70,10 @@ class TrainSettings(GANSettings):
     freeze_mapping: bool = False
     """Keep the mapping network fixed, so latent codes (and an encoder into them) keep their
     meaning while the synthesis network adapts (few-shot transfer)."""
+    freeze_noise: bool = False
+    """Keep the synthesis layers' noise strengths fixed. In few-shot transfer S_t is read with the
+    constant noise buffers, and with 20 exemplars G otherwise learns to scale them into one texture
+    shared by every face that fools D (issue #26)."""
     zplus_prior: bool = False
     """Draw fakes from the multi-resolution prior (an independent z per layer) instead of one z
     for all layers. Ignored when ``train_2d`` is given a ``latents`` sampler."""
@@ -102,7 +106,8 @@ def train_2d(generator: StyleGAN2Generator, discriminator: Discriminator, images
     ``latents(n, rng)`` -> z+ (n, num_ws, z_dim) draws the codes of the fakes (e.g. inverted real
     photos: AgileGAN's inversion-consistent transfer); by default they come from the Gaussian prior."""
     g_params = [p for name, p in generator.named_parameters()
-                if not (settings.freeze_mapping and name.startswith("mapping."))]
+                if not (settings.freeze_mapping and name.startswith("mapping."))
+                and not (settings.freeze_noise and name.endswith(".noise_strength"))]
     core = GANCore.of(generator, discriminator, settings, seed=seed, log_keys=("d_loss", "g_loss", "r1"),
                       evaluate=evaluate, checkpoint=checkpoint, generator_params=g_params)
     rng = core.rng
