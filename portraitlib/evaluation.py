@@ -96,11 +96,22 @@ def optimize_codes(generator: TriPlaneGenerator, photos: torch.Tensor, labels: t
     return torch.cat(codes), losses
 
 
-def mean_sem(values: torch.Tensor) -> dict[str, float]:
-    """Mean and standard error of per-photo values (N,)."""
+def mean_sem(values: torch.Tensor) -> dict:
+    """Mean and standard error of per-photo values (N,), and the values themselves (a list, in the
+    photos' order), which the claims' paired comparisons need (``portraitlib.stats``)."""
     values = values.double()
     sem = values.std().item() / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return {"mean": values.mean().item(), "sem": sem}
+    return {"mean": values.mean().item(), "sem": sem, "values": values.tolist()}
+
+
+@torch.no_grad()
+def inversion_measures(images: torch.Tensor, photos: torch.Tensor, nets) -> dict[str, dict]:
+    """Table 2's measures of inversions ``images`` against the ``photos`` (both (N, 3, R, R) in
+    [0, 1]): MSE, SSIM, LPIPS on both backbones and the identity distance, each :func:`mean_sem`
+    over the photos. ``nets``: the study's ``LossNets``."""
+    return {"mse": mean_sem(metrics.mse(images, photos)), "ssim": mean_sem(metrics.ssim(images, photos)),
+            **{p.name: mean_sem(p(images, photos)) for p in (nets.perceptual, nets.other)},
+            "identity_distance": mean_sem(nets.identity.distance(images, photos))}
 
 
 @torch.no_grad()

@@ -3,7 +3,8 @@
     report.write("mini")     # after notebooks 00-08 recorded their results
 
 Each of the paper's claims gets a verdict computed from the recorded results - *reproduced*, *not
-reproduced* or *not testable here* - with its numbers and, where it fails, the reasons this
+reproduced*, *inconclusive* (a paired-bootstrap interval crosses 0: ``portraitlib.stats``) or *not
+testable here* - with its numbers and intervals and, where it is not reproduced, the reasons this
 profile's budget gives (stated as reasons, not as excuses: the numbers stand as measured).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from portraitlib import gates
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.agilegan3d.claims import Claim
+from portraitlib.stats import Verdict
 from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
@@ -21,6 +23,9 @@ from portraitlib.profile_loading import load_profile
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
              "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations")
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
+INCONCLUSIVE = "inconclusive"
+BY_INTERVALS = {Verdict.HOLDS: REPRODUCED, Verdict.FAILS: NOT_REPRODUCED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
+"""The report's verdict for a claim judged by paired-bootstrap intervals (``claims.as_record``)."""
 
 
 def _load(folder: Path) -> dict[str, dict]:
@@ -33,7 +38,18 @@ def _load(folder: Path) -> dict[str, dict]:
 
 
 def _verdict(holds: bool | None) -> str:
+    """A claim judged by a comparison of means (no per-photo values recorded)."""
     return NOT_TESTABLE if holds is None else REPRODUCED if holds else NOT_REPRODUCED
+
+
+def _judged(record: dict | None) -> tuple[str, str]:
+    """(verdict, its comparisons in words) of a claim recorded by ``claims.as_record``."""
+    if record is None:
+        return NOT_TESTABLE, ""
+    parts = [f"{c['comparison']} {c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" for c in record["comparisons"]]
+    n = record["comparisons"][0]["n"]
+    return (BY_INTERVALS[Verdict(record["verdict"])],
+            f" Paired differences over {n} photos, mean [95% bootstrap interval]: " + "; ".join(parts) + ".")
 
 
 def _f(x: float) -> str:
@@ -61,80 +77,87 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         lines = "; ".join(f"{s}: ours {_f(r['Ours']['stylization_lpips']['mean'])}, AgileGAN-EG3D "
                           f"{_f(r['AgileGAN-EG3D']['stylization_lpips']['mean'])}, Toonify-EG3D "
                           f"{_f(r['Toonify-EG3D']['stylization_lpips']['mean'])}" for s, r in t1.items())
-        holds = c.get(Claim.OURS_BEATS_BASELINES.value)
-        truth = c.get(Claim.OURS_BEATS_BASELINES_TRUTH.value)
-        text = f"Stylization LPIPS (paper protocol): {lines}."
-        if truth is not None:
-            text += (f" Against the world's true stylized head (LPIPS to the truth) the claim "
-                     f"{'holds as well' if truth else 'does not hold'}.")
+        verdict, intervals = _judged(c.get(Claim.OURS_BEATS_BASELINES.value))
+        truth, truth_intervals = _judged(c.get(Claim.OURS_BEATS_BASELINES_TRUTH.value))
+        text = f"Stylization LPIPS (paper protocol): {lines}.{intervals}"
+        if truth != NOT_TESTABLE:
+            text += (f" Against the world's true stylized head (LPIPS to the truth) the claim is **{truth}**."
+                     + truth_intervals)
             others = ("AgileGAN-EG3D", "Toonify-EG3D")
             if all("identity_to_truth" in r["Ours"] for r in t1.values()):
                 best_id = [s for s, r in t1.items() if all(r["Ours"]["identity_to_truth"]["mean"]
                                                            < r[m]["identity_to_truth"]["mean"] for m in others)]
                 text += (f" Ours keeps the identity of the true stylized head best (lowest identity distance) on "
                          f"{len(best_id)} of {len(t1)} styles.")
-            if not truth and small:
+            if truth != REPRODUCED and small:
                 text += (" Why, likely: in this world the ~20 exemplars the baselines train on are true renders of "
                          "the style, so their colours and shading match the truth's exactly, while ours learns the "
                          "style through this profile's 2D prior, whose x_s only approximates it; the paper's "
                          "protocol scores against x_s and cannot see this.")
-        if not holds and small:
+        if verdict != REPRODUCED and small:
             text += (" Why, likely: the baselines' G_t sees only the ~20 exemplars, our G_t the style prior of "
                      "1280 samples, but at this budget every G_t stays close to the blurry CPU-trained G, so the "
                      "methods differ less than in the paper.")
-        out.append(("Table 1: ours beats AgileGAN-EG3D and Toonify-EG3D on every style", _verdict(holds), text))
+        out.append(("Table 1: ours beats AgileGAN-EG3D and Toonify-EG3D on every style", verdict, text))
 
     if "table2" in ev:
         t2 = ev["table2"]
         lp = next(k for k in t2["with L_cyc"] if k not in ("mse", "ssim", "identity_distance"))
-        holds = c.get(Claim.CYCLE_LOSS_BETTER.value)
+        verdict, intervals = _judged(c.get(Claim.CYCLE_LOSS_BETTER.value))
         paper = {k: f"{r['mse']:.4f}/{r['ssim']:.3f}/{r['lpips']:.3f}" for k, r in PAPER_TABLE2.items()}
-        text = (f"With L_cyc: MSE {t2['with L_cyc']['mse']:.4f}, SSIM {_f(t2['with L_cyc']['ssim'])}, {lp} "
-                f"{_f(t2['with L_cyc'][lp])}; without: MSE {t2['without L_cyc']['mse']:.4f}, SSIM "
-                f"{_f(t2['without L_cyc']['ssim'])}, {lp} {_f(t2['without L_cyc'][lp])} (paper MSE/SSIM/LPIPS: "
-                f"{paper['with L_cyc']} against {paper['without L_cyc']}).")
+        m = {name: {k: r[k]["mean"] for k in ("mse", "ssim", lp)} for name, r in t2.items()}
+        text = (f"With L_cyc: MSE {m['with L_cyc']['mse']:.4f}, SSIM {_f(m['with L_cyc']['ssim'])}, {lp} "
+                f"{_f(m['with L_cyc'][lp])}; without: MSE {m['without L_cyc']['mse']:.4f}, SSIM "
+                f"{_f(m['without L_cyc']['ssim'])}, {lp} {_f(m['without L_cyc'][lp])} (paper MSE/SSIM/LPIPS: "
+                f"{paper['with L_cyc']} against {paper['without L_cyc']}).{intervals}")
         near = v.get("04_encoder", {}).get("near_w")
         if near:
             nearer = near["with L_cyc"]["code_spread"] < near["without L_cyc"]["code_spread"]
             text += (f" L_cyc {'does' if nearer else 'does not'} keep codes nearer W: code spread {_f(near['with L_cyc']['code_spread'])} against "
                      f"{_f(near['without L_cyc']['code_spread'])}, cycle error {_f(near['with L_cyc']['cycle_error'])} "
                      f"against {_f(near['without L_cyc']['cycle_error'])}.")
-        if not holds and small:
+        if verdict != REPRODUCED and small:
             text += (" Why, likely: a few hundred encoder steps (the paper: 20 epochs of 28K photos); the cycle "
                      "term costs reconstruction early in training and its benefit (staying in W, where G renders "
                      "well at new views) shows little on a G that renders every code blurrily.")
-        out.append(("Table 2: the cycle-consistency loss improves inversion on every metric", _verdict(holds), text))
+        out.append(("Table 2: the cycle-consistency loss improves inversion on every metric", verdict, text))
 
     if "table3" in ev:
         t3 = dict(sorted(ev["table3"].items(), key=lambda kv: (kv[1].get("guided", False), kv[1].get("set") != "exemplars",
                                                               kv[1].get("size", 0), "estimated" not in kv[0])))
         rows = "; ".join(f"{k} {_f(r['stylization_lpips']['mean'])}" + (f" (paper {r['paper']})" if r.get("paper") else "")
                          for k, r in t3.items())
-        holds = c.get(Claim.ERROR_FALLS_WITH_SAMPLES.value)
+        verdict, intervals = _judged(c.get(Claim.ERROR_FALLS_WITH_SAMPLES.value))
         reading = ev.get("twenty_samples_reading", {})
-        text = f"Stylization LPIPS by training set: {rows}."
+        text = f"Stylization LPIPS by training set: {rows}.{intervals}"
         if reading:
             text += (f" The paper's \"20 samples\": its error is {reading['paper_ratio_to_full']:.2f}x the full "
                      f"prior's; ours: " + ", ".join(f"{k} {r:.2f}x" for k, r in reading["ours"].items())
                      + f", so the closer reading is {reading['closer']}"
                      + (" (though neither shows the paper's gap)." if max(reading["ours"].values()) < 1.2 else "."))
-        if not holds and small:
+        if verdict != REPRODUCED and small:
             tr = load_profile(profile).transfer
             text += (f" Why, likely: {tr.steps} steps of batch {tr.batch} show each of 20 samples about "
                      f"{tr.steps * tr.batch // 20} times (the paper's ~8K images: ~400 times), too few to overfit "
                      "them; and this profile's 2D prior gives a poor x_s for some photos (dark ones).")
-        out.append(("Table 3: the error falls as training samples grow", _verdict(holds), text))
+        out.append(("Table 3: the error falls as training samples grow", verdict, text))
         for claim, title in ((Claim.GUIDED_BELOW_UNGUIDED, "Table 3 / Fig. 5: guided transfer learning lowers the error"),
                              (Claim.ACCURATE_POSE_BELOW_ESTIMATED,
                               "Table 3: paired (accurate) camera labels beat labels estimated from stylized images")):
             if claim.value in c:
-                out.append((title, _verdict(c[claim.value]), _pair_text(t3, claim)))
+                verdict, intervals = _judged(c[claim.value])
+                out.append((title, verdict, _pair_text(t3, claim) + intervals))
 
+    ablations = v.get("08_ablations", {}).get("claims", {})
     if "05_guided_transfer" in v:
         helps = v["05_guided_transfer"].get("guide_helps", {})
-        out.append(("Fig. 5: L_guide helps every style", _verdict(all(helps.values()) if helps else None),
-                    f"L_guide lowered the Stylization LPIPS for {sum(helps.values())} of {len(helps)} styles "
-                    f"({', '.join(s for s, h in helps.items() if h)})."))
+        text = (f"L_guide lowered the mean Stylization LPIPS for {sum(helps.values())} of {len(helps)} styles "
+                f"({', '.join(s for s, h in helps.items() if h)}) in notebook 05.")
+        verdict = _verdict(all(helps.values()) if helps else None)
+        if Claim.GUIDE_HELPS_EVERY_STYLE.value in ablations:
+            verdict, intervals = _judged(ablations[Claim.GUIDE_HELPS_EVERY_STYLE.value])
+            text += " Judged in notebook 08 on the held-out photos:" + intervals
+        out.append(("Fig. 5: L_guide helps every style", verdict, text))
 
     if "06_stylize_and_explore" in v:
         six = v["06_stylize_and_explore"]
@@ -152,16 +175,20 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
         pa = v["08_ablations"]["pose_accuracy"]
         order = sorted(pa.values(), key=lambda r: r["label_error_deg"])
         errors = [r["stylization_lpips"] for r in order]
-        holds = errors[0] <= min(errors[1:]) if len(errors) > 1 else None
         text = "; ".join(f"{k}: label error {r['label_error_deg']:.1f} deg -> {_f(r['stylization_lpips'])}"
                          for k, r in sorted(pa.items(), key=lambda kv: kv[1]["label_error_deg"]))
         text += "."
-        if not holds and small:
+        if Claim.ACCURATE_LABELS_BEST.value in ablations:
+            verdict, intervals = _judged(ablations[Claim.ACCURATE_LABELS_BEST.value])
+            text += intervals
+        else:
+            verdict = _verdict(errors[0] <= min(errors[1:]) if len(errors) > 1 else None)
+        if verdict != REPRODUCED and small:
             text += (" Why, likely: one training run per point, so the run-to-run spread (not measured: the profile "
                      "affords one seed) may be as large as these differences; and at this budget label noise can act "
                      "as pose augmentation of the dual discriminator's conditioning. The paired-vs-estimated "
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
-        out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", _verdict(holds), text))
+        out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
 
     out.append(("User study, FID at 512 px, the official EG3D/StyleGAN2 weights", NOT_TESTABLE,
                 "The mini profile trains every network on a 2-core CPU on a synthetic head world; the official "
