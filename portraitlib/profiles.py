@@ -66,6 +66,10 @@ class StylePriorConfig:
     mostly S."""
     transfer_freeze_noise: bool = field(default=False, metadata={"stage": "transfer"})
     """Keep S_t's noise strengths those of S (``TrainSettings.freeze_noise``)."""
+    transfer_select_from: int = field(default=0, metadata={"stage": "transfer"})
+    """First step the transfer's early stopping may choose (``GANSettings.select_from``): KID to
+    ~20 exemplars cannot tell a subtle style from S's own photos, and chose step 0 (S_t = S) for
+    the oil painting and the sculpture of the mini world while their error to the truth fell."""
     eval_every: int = field(default=25, metadata={"stage": "source"})
     """Steps between early-stopping evaluations (GAN phases)."""
     batch: int = field(default=16, metadata={"stage": "source"})
@@ -90,6 +94,9 @@ class StylePriorConfig:
                      "encoder_synthetic_steps"):
             if getattr(self, name) < 0:
                 raise ProfileError(f"style_prior.{name} must not be negative, got {getattr(self, name)}")
+        if not 0 <= self.transfer_select_from <= self.transfer_steps:
+            raise ProfileError(f"style_prior.transfer_select_from must lie in [0, transfer_steps = "
+                               f"{self.transfer_steps}], got {self.transfer_select_from}")
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """``HEAD``'s hash, suffixed ``+dirty`` when the tree has uncommitted changes to tracked files."""
+    """``HEAD``'s hash, suffixed ``+dirty`` when tracked files have uncommitted changes, outside
+    ``reports/`` (the study's own outputs, which a run rewrites as it goes)."""
     root = project_root()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return head + ("+dirty" if dirty else "")
@@ -65,13 +66,11 @@ def _source_bytes(path: Path) -> bytes:
 
 def _module_path(package: Path, name: str) -> Path | None:
     """The file of portraitlib module ``name`` (a module or a package's ``__init__``), if any."""
-    if not name.startswith("portraitlib"):
+    if name != "portraitlib" and not name.startswith("portraitlib."):
         return None
     parts = name.split(".")[1:]
-    for path in (package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")):
-        if parts and path.exists() or not parts and path.name == "__init__.py" and path.exists():
-            return path
-    return None
+    candidates = ([package.joinpath(*parts).with_suffix(".py")] if parts else []) + [package.joinpath(*parts, "__init__.py")]
+    return next((path for path in candidates if path.exists()), None)
 
 
 def _imported(package: Path, path: Path) -> list[str]:

@@ -63,3 +63,7 @@ def test_style_prior_steps_are_validated(tmp_path, monkeypatch):
     _write(tmp_path, monkeypatch, "description: x\nstyle_prior:\n  transfer_steps: 0\n")
     with pytest.raises(pl.ProfileError, match="style_prior.transfer_steps must be positive"):
         pl.load_profile("custom")
+    (tmp_path / "params" / "custom.yaml").write_text("description: x\nstyle_prior:\n  transfer_steps: 10\n"
+                                                     "  transfer_select_from: 11\n")
+    with pytest.raises(pl.ProfileError, match=r"transfer_select_from must lie in \[0, transfer_steps = 10\]"):
+        pl.load_profile("custom")

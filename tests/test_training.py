@@ -18,7 +18,8 @@ def run(images, steps, **kwargs):
     torch.manual_seed(123)  # same initial weights for every run
     g, d = build_2d(TINY)
     settings = TrainSettings(steps=steps, batch=4, r1_every=2, checkpoint_every=kwargs.pop("checkpoint_every", 200),
-                             eval_every=kwargs.pop("eval_every", 0), augment=True)
+                             eval_every=kwargs.pop("eval_every", 0), select_from=kwargs.pop("select_from", 0),
+                             augment=True)
     return train_2d(g, d, images, settings=settings, seed=0, **kwargs)
 
 
@@ -82,6 +83,18 @@ def test_the_starting_weights_can_win_early_stopping(images):
     assert log["best_step"] == 0
     # the synthesis weights are the untrained ones (w_avg is refreshed for the returned weights)
     assert torch.allclose(params(best.synthesis), params(start.synthesis))
+
+
+def test_early_stopping_chooses_from_its_floor_on(images):
+    """The start scores best, but a floor of 4 steps keeps it out: the best of steps 4-8 wins."""
+    scores = iter([0.0, 1.0, 3.0, 2.0, 2.5])
+    best, log = run(images, 8, eval_every=2, select_from=4, evaluate=lambda g: next(scores))
+    assert [s for s, _ in log["eval"]] == [0, 2, 4, 6, 8], "the steps before the floor are still scored"
+    assert log["best_step"] == 6
+    at_six, _ = run(images, 6)
+    assert torch.allclose(params(best), params(at_six), atol=1e-6)
+    with pytest.raises(ValueError, match="select_from"):
+        TrainSettings(steps=4, select_from=5)
 
 
 def test_frozen_mapping_stays_put_and_the_mean_w_is_refreshed(images):

@@ -268,8 +268,8 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
     """S_t: S and its discriminator fine-tuned adversarially on the style's exemplars with
     DiffAugment, the mapping network frozen (codes of E keep their meaning), and, as the profile
     says, the noise strengths too. Early stopping: every
-    ``eval_every`` steps, KID between the exemplars and S_t(E(held-out photos)); the best step is
-    kept. ``diagnose(images) -> dict``, if given, is also called at each evaluation on those
+    ``eval_every`` steps, KID between the exemplars and S_t(E(held-out photos)); the best step
+    from ``transfer_select_from`` on is kept. ``diagnose(images) -> dict``, if given, is also called at each evaluation on those
     stylized photos (the world's ground-truth error; never used to choose). Cached per style."""
     sp = ctx.profile.style_prior
     key = _key(ctx, "transfer", nets=nets.names(), style=style)
@@ -298,7 +298,8 @@ def style_generator(ctx, data: StudyImages, nets: LossNets, generator: StyleGAN2
                             settings=TrainSettings(steps=sp.transfer_steps, batch=sp.transfer_batch, augment=True,
                                                    lr=sp.transfer_lr, ema_half_life=sp.transfer_ema_half_life,
                                                    freeze_noise=sp.transfer_freeze_noise,
-                                                   eval_every=sp.eval_every, freeze_mapping=True,
+                                                   eval_every=sp.eval_every, select_from=sp.transfer_select_from,
+                                                   freeze_mapping=True,
                                                    zplus_prior=source.get("zplus_prior", False), bf16=ctx.bf16),
                             checkpoint=ctx.cache.resume_path(f"style-transfer-{style}", key),
                             progress=f"S -> S_t {style}" if progress else None)

@@ -45,6 +45,10 @@ class GANSettings:
     """Images after which the EMA weight of old parameters halves (StyleGAN2's ema_kimg, in images)."""
     eval_every: int = 0
     """Steps between calls of ``evaluate`` (0: never); the starting weights are scored too."""
+    select_from: int = 0
+    """First step early stopping may return: the scores before it are recorded, never chosen (a
+    few-shot transfer must move G before it may stop; issue #26: KID to 20 oil-painting or
+    sculpture exemplars was lowest at step 0, so S_t was S itself)."""
     checkpoint_every: int = 100
     """Steps between resumable checkpoints (when a path is given)."""
     bf16: bool = False
@@ -52,13 +56,17 @@ class GANSettings:
     ``precision``); R1, the density regulariser, EMA and the optimisers stay in fp32. No effect on
     other devices."""
 
+    def __post_init__(self):
+        if not 0 <= self.select_from <= self.steps:
+            raise ValueError(f"select_from must lie in [0, steps = {self.steps}], got {self.select_from}")
+
 
 class GANCore:
     """The shared state of one GAN training run; see the module docstring."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, seed: int, lr: float, r1_every: int,
                  batch: int, ema_half_life: float, log_keys: tuple[str, ...],
-                 evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
+                 evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0, select_from: int = 0,
                  checkpoint: Path | None = None, checkpoint_every: int = 100,
                  generator_params: Iterable[nn.Parameter] | None = None, bf16: bool = False):
         self.generator, self.discriminator = generator, discriminator
@@ -73,6 +81,7 @@ class GANCore:
         self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
         self.ema_beta = 0.5 ** (batch / max(ema_half_life, 1e-8))
         self.evaluate, self.eval_every, self.checkpoint_every = evaluate, eval_every, checkpoint_every
+        self.select_from = select_from
         self.state = TrainingCheckpoint(checkpoint, modules={"G": generator, "D": discriminator, "G_ema": self.g_ema},
                                         optimizers={"G": self.opt_g, "D": self.opt_d}) if checkpoint else None
         self.start, log, self.best = self.state.restore(generator=self.rng) if self.state else (0, {}, None)
@@ -89,8 +98,8 @@ class GANCore:
         """The core of a run with ``settings`` (``options``: evaluate, checkpoint, generator_params)."""
         return cls(generator, discriminator, seed=seed, lr=settings.lr, r1_every=settings.r1_every,
                    batch=settings.batch, ema_half_life=settings.ema_half_life, log_keys=log_keys,
-                   eval_every=settings.eval_every, checkpoint_every=settings.checkpoint_every, bf16=settings.bf16,
-                   **options)
+                   eval_every=settings.eval_every, select_from=settings.select_from,
+                   checkpoint_every=settings.checkpoint_every, bf16=settings.bf16, **options)
 
     def zero(self) -> torch.Tensor:
         """A 0-d zero on the training device (for loss terms that are off this step)."""
@@ -118,7 +127,7 @@ class GANCore:
             result = result["score"]
         value = float(result)
         self.log["eval"].append([step, value])
-        if self.log["best_step"] is None or value <= min(s for _, s in self.log["eval"]):
+        if step >= self.select_from and value <= min(s for t, s in self.log["eval"] if t >= self.select_from):
             self.log["best_step"], self.best = step, copy.deepcopy(self.g_ema.state_dict())
 
     @torch.no_grad()
