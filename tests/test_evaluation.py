@@ -166,6 +166,19 @@ def test_report_gives_each_claim_a_verdict_from_the_results(tmp_path):
     assert len(titles) == len(set(titles)) >= 7
 
 
+def test_the_style_prior_claim_is_read_from_the_recorded_errors():
+    def row(x_s, photo):
+        return {"x_s": {"mse": 0.1, "ssim": 0.5, "lpips_alex": x_s}, "photo": {"mse": 0.1, "ssim": 0.5, "lpips_alex": photo}}
+
+    found = {t: (v, text) for t, v, text in report.claims(
+        {"01_style_prior": {"values": {"prior_error": {"cartoon": row(0.1, 0.2), "sculpture": row(0.35, 0.3)}}}}, "mini")}
+    verdict, text = found["The few-shot 2D style prior stylizes real photos (Sec. 3.1)"]
+    assert verdict == report.NOT_REPRODUCED and "1 of 2 styles" in text and "sculpture 0.350 against 0.300" in text
+    outside = report.claims({"01_style_prior": {"values": {"prior_error": {"cartoon": {"identity_distance_x_xs": 0.1}}}}},
+                            "paper")
+    assert outside[0][1] == report.NOT_TESTABLE, "no truth, no verdict"
+
+
 def test_report_opens_with_the_quality_measures():
     quality = {"truth": {"real": {"n": 16, "face_detection": 1.0, "identification": 0.75}}}
     lines = report.quality_section({"00_world": {"values": {"quality": quality}}})
