@@ -233,8 +233,9 @@ class EvaluationConfig:
     pitch labels, one L_prior transfer run of the ablation style each."""
 
     def __post_init__(self):
-        if self.n_photos <= 0 or self.toonify_steps < 0 or self.toonify_lr <= 0:
-            raise ProfileError(f"evaluation sizes must be positive, got {self}")
+        if self.n_photos < 2 or self.toonify_steps < 0 or self.toonify_lr <= 0:
+            raise ProfileError(f"evaluation sizes must be positive and n_photos >= 2 (the claims' paired intervals), "
+                               f"got {self}")
         if list(self.novel_yaws) != sorted(self.novel_yaws) or len(self.novel_yaws) < 2:
             raise ProfileError(f"evaluation.novel_yaws must hold two or more sorted yaws, got {self.novel_yaws}")
         if any(s <= 0 for s in self.label_noise):

@@ -28,7 +28,8 @@ def package_versions() -> dict[str, str]:
 
 def git_commit() -> str:
     """``HEAD``'s hash, suffixed ``+dirty`` when tracked files have uncommitted changes, outside
-    ``reports/`` (the study's own outputs, which a run rewrites as it goes)."""
+    ``reports/`` (the study's own outputs, which a run rewrites as it goes; notebooks re-executed in
+    place by ``tools/refresh_notebooks.py`` still count)."""
     root = project_root()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,

@@ -153,14 +153,14 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                 out.append((title, verdict, _pair_text(t3, claim) + intervals))
 
     ablations = v.get("08_ablations", {}).get("claims", {})
-    if "05_guided_transfer" in v:
-        helps = v["05_guided_transfer"].get("guide_helps", {})
+    if "05_guided_transfer" in v or Claim.GUIDE_HELPS_EVERY_STYLE.value in ablations:
+        helps = v.get("05_guided_transfer", {}).get("guide_helps", {})
         text = (f"L_guide lowered the mean Stylization LPIPS for {sum(helps.values())} of {len(helps)} styles "
-                f"({', '.join(s for s, h in helps.items() if h)}) in notebook 05.")
+                f"({', '.join(s for s, h in helps.items() if h)}) in notebook 05." if helps else "")
         verdict = _verdict(all(helps.values()) if helps else None)
         if Claim.GUIDE_HELPS_EVERY_STYLE.value in ablations:
             verdict, intervals = _judged(ablations[Claim.GUIDE_HELPS_EVERY_STYLE.value])
-            text += " Judged in notebook 08 on the held-out photos:" + intervals
+            text = (text + " Judged in notebook 08 on the held-out photos:" + intervals).strip()
         out.append(("Fig. 5: L_guide helps every style", verdict, text))
 
     if "06_stylize_and_explore" in v:

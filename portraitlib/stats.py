@@ -21,6 +21,8 @@ RESAMPLES = 10_000
 """Bootstrap resamples of the photos per comparison."""
 LEVEL = 0.95
 """Coverage of the interval."""
+CHUNK_ELEMENTS = 2_000_000
+"""Photo indices drawn at once (resamples x photos), to bound memory."""
 
 
 class Verdict(str, enum.Enum):
@@ -46,7 +48,9 @@ def paired_bootstrap(a: Sequence[float] | torch.Tensor, b: Sequence[float] | tor
         raise ValueError(f"level must lie in (0, 1) and resamples be positive, got {level}, {resamples}")
     d = a - b
     rng = torch.Generator().manual_seed(seed)
-    means = d[torch.randint(len(d), (resamples, len(d)), generator=rng)].mean(1)
+    chunk = max(1, CHUNK_ELEMENTS // len(d))  # resamples drawn at once: memory stays bounded at 2K photos too
+    means = torch.cat([d[torch.randint(len(d), (min(chunk, resamples - start), len(d)), generator=rng)].mean(1)
+                       for start in range(0, resamples, chunk)])
     tail = (1 - level) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
     return {"mean": d.mean().item(), "low": low, "high": high, "n": len(d)}
@@ -68,4 +72,4 @@ def every(verdicts: Iterable[Verdict]) -> Verdict:
         raise ValueError("a claim needs at least one comparison")
     if Verdict.FAILS in verdicts:
         return Verdict.FAILS
-    return Verdict.HOLDS if all(v is Verdict.HOLDS for v in verdicts) else Verdict.INCONCLUSIVE
+    return Verdict.HOLDS if all(v == Verdict.HOLDS for v in verdicts) else Verdict.INCONCLUSIVE

@@ -1,4 +1,5 @@
 """Notebooks 07-08's parts: Toonify's inversion, scoring, tables, label noise and the report."""
+import itertools
 import json
 
 import pytest
@@ -66,9 +67,13 @@ def _record(folder, name, values):
         {"values": values, "provenance": {"seed": 0, "git_commit": "abc", "device": "cpu", "versions": {}}}))
 
 
+_PHASES = itertools.count()
+
+
 def _scores(mean: float, n: int = 32, *, key: str = "stylization_lpips", wobble: float = 0.01) -> dict:
-    """A ``mean_sem`` record of n photos around ``mean``, the same photo-to-photo pattern each time."""
-    return {key: evaluation.mean_sem(mean + wobble * torch.sin(torch.arange(float(n))))}
+    """A ``mean_sem`` record of n photos around ``mean``; each record's photo-to-photo pattern is
+    shifted, so paired differences vary from photo to photo and their intervals have a width."""
+    return {key: evaluation.mean_sem(mean + wobble * torch.sin(torch.arange(float(n)) + next(_PHASES)))}
 
 
 def _tables():
@@ -106,10 +111,11 @@ def test_table_claims_read_the_tables_in_the_right_direction():
     assert found[Claim.ACCURATE_POSE_BELOW_ESTIMATED].verdict is Verdict.FAILS
     record = json.loads(json.dumps(as_record(found)))
     assert record["guided_below_unguided"]["verdict"] == "holds"
-    assert record["guided_below_unguided"]["comparisons"][0]["mean"] == pytest.approx(0.18 - 0.2)
+    guided = record["guided_below_unguided"]["comparisons"][0]
+    assert guided["mean"] == pytest.approx(0.18 - 0.2, abs=2e-3) and guided["low"] < guided["mean"] < guided["high"]
     table3 = _tables()[2]
     reading = twenty_samples_reading(table3)
-    assert reading["ours"] == pytest.approx({"20 (exemplars)": 2.5, "20 (style prior)": 2.0}, rel=1e-3)
+    assert reading["ours"] == pytest.approx({"20 (exemplars)": 2.5, "20 (style prior)": 2.0}, rel=1e-2)
     assert reading["closer"] == "20 (style prior)"
 
 
@@ -126,12 +132,8 @@ def test_a_difference_the_photos_cannot_resolve_is_inconclusive():
     assert found[Claim.GUIDE_HELPS_EVERY_STYLE].verdict is Verdict.INCONCLUSIVE
     assert [c["verdict"] for c in found[Claim.GUIDE_HELPS_EVERY_STYLE].comparisons] == ["holds", "inconclusive"]
     assert found[Claim.ACCURATE_LABELS_BEST].verdict is Verdict.FAILS
-
-
-def _record(folder, name, values):
-    (folder / "results").mkdir(parents=True, exist_ok=True)
-    (folder / "results" / f"{name}.json").write_text(json.dumps(
-        {"values": values, "provenance": {"seed": 0, "git_commit": "abc", "device": "cpu", "versions": {}}}))
+    assert set(ablation_claims({}, {"paired labels": _scores(0.2)}, paired="paired labels")) == set(), \
+        "a claim with nothing to compare is left out"
 
 
 def test_report_gives_each_claim_a_verdict_from_the_results(tmp_path):
@@ -160,7 +162,7 @@ def test_report_gives_each_claim_a_verdict_from_the_results(tmp_path):
     assert "### Table 2: the cycle-consistency loss improves inversion on every metric: **not reproduced**" in text
     assert "### Fig. 5: L_guide helps every style: **inconclusive**" in text, "08's intervals decide, not 05's means"
     assert "### Pose accuracy: the most accurate labels give the lowest stylization error: **reproduced**" in text
-    assert "95% bootstrap interval" in text and "anime: Ours - AgileGAN-EG3D (stylization_lpips) -0.100" in text
+    assert "95% bootstrap interval" in text and "anime: Ours - AgileGAN-EG3D (stylization_lpips) -0.1" in text
     assert "Why, likely" in text and "| 1 |" in text and "### Table 1" in text
     titles = [title for title, verdict, _ in report.claims(report._load(tmp_path), "mini")]
     assert len(titles) == len(set(titles)) >= 7

@@ -122,3 +122,9 @@ def test_frozen_noise_strengths_stay_put_while_the_convolutions_train(images):
     assert any(not torch.equal(p, weights[n]) for n, p in g.synthesis.named_parameters() if n in weights)
     train_2d(g, d, images, settings=TrainSettings(steps=3, batch=4, r1_every=2), seed=0)
     assert any(not torch.equal(p, strengths[n]) for n, p in g.named_parameters() if n in strengths)
+
+
+def test_a_floor_no_scored_step_reaches_is_refused():
+    with pytest.raises(ValueError, match="no scored step"):
+        TrainSettings(steps=10, eval_every=4, select_from=9)
+    assert TrainSettings(steps=10, eval_every=4, select_from=8).select_from == 8

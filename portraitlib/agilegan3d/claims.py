@@ -7,8 +7,9 @@ Each claim is one or more paired comparisons of two methods on the same held-out
 below b", lower is better for every error; SSIM is compared the other way round), each judged
 by the 95% bootstrap interval of the mean per-photo difference (:mod:`portraitlib.stats`): a
 claim holds when every interval lies on its side of 0, fails when any lies on the other, and is
-inconclusive otherwise. A claim whose table lacks the rows it needs (no ground truth outside the
-world) is left out.
+inconclusive otherwise. The intervals are not corrected for multiple comparisons: a claim of ten
+comparisons fails if any one of them does. A claim whose table lacks the rows it needs (no ground
+truth outside the world, a single training-set size) is left out.
 """
 from __future__ import annotations
 
@@ -61,8 +62,15 @@ def _below(label: str, a: dict, b: dict, key: str, *, seed: int) -> dict:
     return {"comparison": f"{label} ({key})", **difference, "verdict": stats.below(difference).value}
 
 
-def _judged(comparisons: list[dict]) -> Judged:
+def _judged(comparisons: list[dict]) -> Judged | None:
+    """None for a claim its tables hold no comparison for (e.g. a single training-set size)."""
+    if not comparisons:
+        return None
     return Judged(stats.every(Verdict(c["verdict"]) for c in comparisons), tuple(comparisons))
+
+
+def _present(found: dict[Claim, Judged | None]) -> dict[Claim, Judged]:
+    return {claim: judged for claim, judged in found.items() if judged is not None}
 
 
 def _mean(row: dict, key: str = "stylization_lpips") -> float:
@@ -97,18 +105,18 @@ def table_claims(table1: dict, table2: dict, table3: dict, *, perceptual: str, s
         _below("guided - unguided", guided, row["prior_full", False], "stylization_lpips", seed=seed)])
     found[Claim.ACCURATE_POSE_BELOW_ESTIMATED] = _judged([
         _below("paired labels - estimated", guided, row["prior_full_estimated", True], "stylization_lpips", seed=seed)])
-    return found
+    return _present(found)
 
 
 def ablation_claims(fig5: dict, pose: dict, *, paired: str, seed: int = 0) -> dict[Claim, Judged]:
     """Notebook 08's claims: ``fig5[style]`` with rows ``L_prior`` and ``L_prior + L_guide``, and
     ``pose[variant]`` (scored rows of the pose-accuracy ablation, ``paired`` the accurate one)."""
-    return {Claim.GUIDE_HELPS_EVERY_STYLE: _judged([
+    return _present({Claim.GUIDE_HELPS_EVERY_STYLE: _judged([
                 _below(f"{style}: guided - L_prior", rows["L_prior + L_guide"], rows["L_prior"], "stylization_lpips",
                        seed=seed) for style, rows in fig5.items()]),
             Claim.ACCURATE_LABELS_BEST: _judged([
                 _below(f"{paired} - {name}", pose[paired], row, "stylization_lpips", seed=seed)
-                for name, row in pose.items() if name != paired])}
+                for name, row in pose.items() if name != paired])})
 
 
 def twenty_samples_reading(table3: dict) -> dict:

@@ -59,6 +59,9 @@ class GANSettings:
     def __post_init__(self):
         if not 0 <= self.select_from <= self.steps:
             raise ValueError(f"select_from must lie in [0, steps = {self.steps}], got {self.select_from}")
+        if self.eval_every > 0 and self.steps // self.eval_every * self.eval_every < self.select_from:
+            raise ValueError(f"no scored step (every {self.eval_every} of {self.steps}) lies at or after select_from = "
+                             f"{self.select_from}: early stopping could choose none")
 
 
 class GANCore:
