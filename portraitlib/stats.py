@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from portraitlib.device import seeded_generator
+
 RESAMPLES = 10_000
 """Bootstrap resamples of the photos per comparison."""
 LEVEL = 0.95
@@ -47,7 +49,7 @@ def paired_bootstrap(a: Sequence[float] | torch.Tensor, b: Sequence[float] | tor
     if not 0 < level < 1 or resamples < 1:
         raise ValueError(f"level must lie in (0, 1) and resamples be positive, got {level}, {resamples}")
     d = a - b
-    rng = torch.Generator().manual_seed(seed)
+    rng = seeded_generator(seed, "cpu")  # the scores are CPU floats; the same stream on every machine
     chunk = max(1, CHUNK_ELEMENTS // len(d))  # resamples drawn at once: memory stays bounded at 2K photos too
     means = torch.cat([d[torch.randint(len(d), (min(chunk, resamples - start), len(d)), generator=rng)].mean(1)
                        for start in range(0, resamples, chunk)])
