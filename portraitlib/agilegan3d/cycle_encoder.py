@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from portraitlib import metrics
 from portraitlib.device import device_of, seeded_generator
+from portraitlib.evaluation import inversion_measures
 from portraitlib.provenance import module_version
 from portraitlib.generator3d import render
 from portraitlib.nets.encoders import WPlusEncoder
@@ -72,13 +72,11 @@ def encode(encoder: WPlusEncoder, images: torch.Tensor, *, batch: int = 64) -> t
 
 def inversion_scores(codes: torch.Tensor, generator: TriPlaneGenerator, photos: torch.Tensor, labels: torch.Tensor,
                      nets: LossNets) -> dict:
-    """Table 2's measures of G(codes) at the photos' cameras against the photos: MSE and SSIM
-    (images in [0, 1]), LPIPS on both backbones and the identity distance, each a mean over the
-    photos; plus ``renders``. ``codes``: W+ (N, 17, w_dim) or mapping codes (N, 14, w_dim)."""
+    """Table 2's measures (``evaluation.inversion_measures``) of G(codes) at the photos' cameras
+    against the photos, each the mean over the photos; plus ``renders``. ``codes``: W+
+    (N, 17, w_dim) or mapping codes (N, 14, w_dim)."""
     renders = render(generator, codes, labels)["image"]
-    return {"mse": metrics.mse(renders, photos).mean().item(), "ssim": metrics.ssim(renders, photos).mean().item(),
-            **{p.name: p(renders, photos).mean().item() for p in (nets.perceptual, nets.other)},
-            "identity_distance": nets.identity.distance(renders, photos).mean().item(), "renders": renders}
+    return {name: m["mean"] for name, m in inversion_measures(renders, photos, nets).items()} | {"renders": renders}
 
 
 @torch.no_grad()
