@@ -31,7 +31,7 @@ from portraitlib.nets.encoders import HierarchicalVAEEncoder
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import weights_path
 from portraitlib.pretrain.card import load_generator_3d
-from portraitlib.profiles import settings_key
+from portraitlib.settings import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.eg3d import Train3DSettings, train_3d

@@ -6,12 +6,12 @@ raises :class:`ProfileError` naming the valid choices.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
 from portraitlib.device import DEVICE_CHOICES
 from portraitlib.errors import ProfileError
+from portraitlib.freestyle3d.config import FreeStyleConfig
 from portraitlib.world.config import STYLES, WorldConfig
 
 
@@ -357,22 +357,9 @@ class Profile:
     """Tables 1-3 and the ablations (notebooks 07 and 08)."""
     clip: ClipConfig = field(default_factory=ClipConfig)
     """The CLIP of the CLIP scores: the world CLIP, or real weights by path."""
+    freestyle: FreeStyleConfig = field(default_factory=FreeStyleConfig)
+    """Free-style fast 3D portraits (seed 001): Alg. 1 and its editor (notebook 09)."""
 
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:
             raise ProfileError(f"device {self.device!r} is not valid; valid: {list(DEVICE_CHOICES)} or cuda:N")
-
-
-STAGES = ("source", "encoder", "transfer")
-"""The stages of the 2D style prior in order; each ``StylePriorConfig`` field names the first stage
-it changes (``metadata["stage"]``), so a stage's key holds its fields and those before it."""
-
-
-def settings_key(config, *, stage: str | None = None) -> dict:
-    """The fields of a profile section that change what its stage builds, as a dict for a cache
-    key: every field but those marked ``metadata={"key": False}`` (they choose which runs exist, not
-    how one trains); with ``stage`` (style prior only), the fields of that stage and the earlier ones."""
-    upto = STAGES[: STAGES.index(stage) + 1] if stage is not None else None
-    values = dataclasses.asdict(config)
-    return {f.name: values[f.name] for f in dataclasses.fields(config)
-            if f.metadata.get("key", True) and (upto is None or f.metadata.get("stage") in upto)}

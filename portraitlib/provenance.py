@@ -88,17 +88,23 @@ def _imported(package: Path, path: Path) -> list[str]:
     return names
 
 
+UNFOLLOWED = ("portraitlib.profiles",)
+"""Modules whose source keys no artefact: ``profiles`` declares the profile sections, and every key
+holds the values of the settings it depends on (``portraitlib.settings``), so a new section or
+field elsewhere keeps the cache."""
+
+
 @functools.cache
 def imported_modules(module: str) -> tuple[str, ...]:
-    """``module`` and every portraitlib module it imports, directly or not (sorted). ``from
-    portraitlib import cameras`` counts ``cameras``, not the package's ``__init__`` (which imports
-    the whole library); ``from portraitlib.metrics import LPIPS`` counts ``metrics``."""
+    """``module`` and every portraitlib module it imports, directly or not (sorted), except
+    :data:`UNFOLLOWED`. ``from portraitlib import cameras`` counts ``cameras``, not the package's
+    ``__init__`` (which imports the whole library); ``from portraitlib.metrics import LPIPS`` counts ``metrics``."""
     package = Path(__file__).resolve().parent
     seen: set[str] = set()
     todo = [module]
     while todo:
         name = todo.pop()
-        path = None if name in seen else _module_path(package, name)
+        path = None if name in seen or name in UNFOLLOWED else _module_path(package, name)
         if path is not None:
             seen.add(name)
             todo += _imported(package, path)

@@ -39,3 +39,8 @@ def test_the_studys_own_outputs_do_not_make_the_commit_dirty(tmp_path, monkeypat
     assert provenance.git_commit() == clean, "a run's rewritten reports are not a code change"
     (tmp_path / "code.py").write_text("x = 2\n")
     assert provenance.git_commit() == clean + "+dirty"
+
+
+def test_artefact_keys_follow_settings_values_not_the_profile_declarations():
+    closure = imported_modules("portraitlib.agilegan3d.style_prior")
+    assert "portraitlib.settings" in closure and "portraitlib.profiles" not in closure

@@ -23,7 +23,7 @@ import torch
 
 from portraitlib import cameras, metrics
 from portraitlib.device import seeded_generator
-from portraitlib.profiles import settings_key
+from portraitlib.settings import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator

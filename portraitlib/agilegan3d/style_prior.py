@@ -34,7 +34,7 @@ from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.stylegan2_official import STYLEGAN2_HINT, load_stylegan2_pickle
 from portraitlib.paths import weights_path
 from portraitlib.pretrain.card import load_generator_2d
-from portraitlib.profiles import settings_key
+from portraitlib.settings import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.study_data import LossNets, StudyImages
 from portraitlib.training.gan2d import GAN2DConfig, TrainSettings, build_2d, train_2d
@@ -57,7 +57,7 @@ def gan_config(profile) -> GAN2DConfig:
 
 def _key(ctx, stage: str, **extra) -> dict:
     """The cache key of a style-prior stage: the world, the settings of this stage and the earlier
-    ones (``profiles.settings_key``; changing the transfer steps does not retrain S) and the code."""
+    ones (``settings.settings_key``; changing the transfer steps does not retrain S) and the code."""
     return {"world": dataclasses.asdict(ctx.profile.world),
             "style_prior": settings_key(ctx.profile.style_prior, stage=stage), "code": module_version(__name__), **extra}
 

@@ -29,7 +29,8 @@ from portraitlib.clip.model import Clip, load_pretrained, world_clip
 from portraitlib.device import seeded_build, seeded_generator
 from portraitlib.look import degrade
 from portraitlib.paths import weights_path
-from portraitlib.profiles import ClipConfig, WorldConfig, settings_key
+from portraitlib.profiles import ClipConfig, WorldConfig
+from portraitlib.settings import settings_key
 from portraitlib.provenance import module_version
 from portraitlib.world.captions import Attribute, Description, describe, mirror, training_captions
 from portraitlib.world.identity import (HAIR_PALETTE, hair_colour_entry, params_from_latent, with_accessory,

@@ -1,0 +1,120 @@
+"""Free-style 3D (seed 001): the offline CLIP tokenizer, the small Ip2p, Alg. 1's views, noise and
+consistency measure."""
+import dataclasses
+
+import open_clip
+import pytest
+import torch
+
+from portraitlib.freestyle3d import editor, fewshot, pairs
+from portraitlib.freestyle3d.config import EditorConfig
+from portraitlib.freestyle3d.tokenizer import clip_tokenizer
+from portraitlib.world import datasets
+from portraitlib.world.config import WorldConfig
+from portraitlib.world.identity import sample_latents
+
+TINY = EditorConfig(vae_channels=(16, 16), unet_channels=(16, 32), text_width=32, text_layers=1, batch=4,
+                    vae_steps=30, steps=30, lr=2e-3)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return clip_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="module")
+def pipe(tokenizer):
+    torch.manual_seed(0)
+    return editor.build_editor(TINY, resolution=32, tokenizer=tokenizer)
+
+
+def test_tokenizer_is_clips(tokenizer):
+    text = "Turn the head into a cartoon, realistic, 8k photorealistic!"
+    ids = tokenizer(text).input_ids
+    assert len(tokenizer) == 49408
+    assert ids == open_clip.SimpleTokenizer()([text])[0][:len(ids)].tolist()
+
+
+def test_view_grid_spans_the_paper_range_row_by_row():
+    views = fewshot.view_grid(4)
+    assert views.shape == (16, 3)
+    assert views[:, :2].min() == -30 and views[:, :2].max() == 30
+    assert torch.equal(views[:4, 1], torch.full((4,), -30.0))  # first row: one pitch
+    assert torch.all(views[:4, 0].diff() > 0)  # yaw increases along it
+
+
+def test_neighbours_are_the_adjacent_views():
+    a, b = fewshot.neighbours(3)
+    assert len(a) == 2 * 3 * 2
+    rows, cols = a // 3, a % 3
+    assert all(((b - a == 1) & (b // 3 == rows)) | ((b - a == 3) & (b % 3 == cols)))
+
+
+def test_a_bad_resolution_is_refused(tokenizer):
+    with pytest.raises(ValueError, match="halve"):
+        editor.build_editor(TINY, resolution=30, tokenizer=tokenizer)
+
+
+def test_edits_are_images_and_fixed_noise_fixes_them(pipe):
+    views = torch.rand(3, 3, 32, 32)
+    noise = torch.randn(fewshot.noise_shape(pipe, 32), generator=torch.Generator().manual_seed(1))
+    kwargs = dict(tau=0.9, prompt=pairs.instruction("oil_painting"), steps=3, text_guidance=2.0, image_guidance=1.5)
+    first = fewshot.construct(pipe, views, noise=noise, **kwargs)
+    assert first.shape == views.shape and 0 <= first.min() and first.max() <= 1
+    assert torch.equal(first, fewshot.construct(pipe, views, noise=noise, **kwargs))
+    assert not torch.equal(first, fewshot.construct(pipe, views, noise=-noise, **kwargs))
+
+
+def test_noised_latents_move_from_the_view_to_the_noise(pipe):
+    views = torch.rand(2, 3, 32, 32)
+    noise = torch.randn(fewshot.noise_shape(pipe, 32), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        clean = pipe.vae.encode(views * 2 - 1).latent_dist.mode() * pipe.vae.config.scaling_factor
+    cumulative = pipe.scheduler.alphas_cumprod
+    for tau, t in ((0.0, 0), (0.5, 500), (1.0, 999)):  # DDPM's forward process at tau * T, n shared by the views
+        keep = cumulative[t]
+        expected = keep.sqrt() * clean + (1 - keep).sqrt() * noise
+        assert torch.allclose(fewshot.noised_latents(pipe, views, noise, tau=tau), expected, atol=1e-5)
+    high = fewshot.noised_latents(pipe, views, noise, tau=1.0)
+    assert torch.corrcoef(torch.stack([high[0].flatten(), noise.flatten()]))[0, 1] > 0.99
+
+
+def test_training_lowers_both_losses(tokenizer):
+    torch.manual_seed(0)
+    pipe = editor.build_editor(TINY, resolution=32, tokenizer=tokenizer)
+    sources = torch.rand(8, 3, 32, 32)
+    targets = 1 - sources  # an edit the UNet can learn: the negative
+    l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))  # noqa: E731 (a perceptual stand-in)
+    vae_log = editor.train_autoencoder(pipe.vae, torch.cat([sources, targets]), config=TINY, perceptual=l1, seed=0)
+    assert sum(vae_log["loss"][-5:]) < sum(vae_log["loss"][:5])
+    assert pipe.vae.config.scaling_factor == pytest.approx(1 / vae_log["latent_std"])
+    log = editor.train_editor(pipe, sources, targets, ["invert it"] * 8, config=dataclasses.replace(TINY, steps=60),
+                              seed=0)
+    assert sum(log["loss"][-10:]) < sum(log["loss"][:10])
+    assert not pipe.unet.training and not any(p.requires_grad for p in pipe.unet.parameters())
+
+
+def test_true_views_are_more_consistent_than_views_that_vary():
+    world = WorldConfig(image_size=48, trace_steps=24, supersample=1)
+    grid = fewshot.view_grid(3, extent=7.0)  # 7 deg apart, as Alg. 1's 10 x 10 views in +-30 are
+    latents = sample_latents(1, generator=torch.Generator().manual_seed(0)).expand(len(grid), -1)
+    views = datasets.render_set(latents, grid, look="cartoon", config=world)
+    true = fewshot.set_consistency(views.images, depth=views.depth, mask=views.mask, angles=grid, i=3)
+    shifted = (views.images + 0.3 * torch.rand(len(grid), 3, 1, 1, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    varied = fewshot.set_consistency(shifted, depth=views.depth, mask=views.mask, angles=grid, i=3)
+    assert true < 0.75 * varied  # measured 0.053 against 0.099
+
+
+def test_the_real_editor_is_named_when_absent(tmp_path):
+    with pytest.raises(FileNotFoundError, match="instruct-pix2pix"):
+        editor.load_pretrained(tmp_path / "instruct-pix2pix", device=torch.device("cpu"))
+
+
+def test_a_saved_editor_loads_as_the_real_one_does(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "ip2p", safe_serialization=True)
+    loaded = editor.load_pretrained(tmp_path / "ip2p", device=torch.device("cpu"))
+    views = torch.rand(1, 3, 32, 32)
+    kwargs = dict(prompt="x", steps=2, text_guidance=2.0, image_guidance=1.5)
+    a = editor.edit(pipe, views, generator=torch.Generator().manual_seed(0), **kwargs)
+    b = editor.edit(loaded, views, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert torch.allclose(a, b, atol=1e-5)
