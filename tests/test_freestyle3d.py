@@ -6,6 +6,7 @@ import open_clip
 import pytest
 import torch
 
+from portraitlib.errors import ProfileError
 from portraitlib.freestyle3d import editor, fewshot, pairs
 from portraitlib.freestyle3d.config import EditorConfig
 from portraitlib.freestyle3d.tokenizer import clip_tokenizer
@@ -48,6 +49,11 @@ def test_neighbours_are_the_adjacent_views():
     assert len(a) == 2 * 3 * 2
     rows, cols = a // 3, a % 3
     assert all(((b - a == 1) & (b // 3 == rows)) | ((b - a == 3) & (b % 3 == cols)))
+
+
+def test_a_profile_without_blocks_is_refused():
+    with pytest.raises(ProfileError, match="at least one block"):
+        EditorConfig(unet_channels=())
 
 
 def test_a_bad_resolution_is_refused(tokenizer):

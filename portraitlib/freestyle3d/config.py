@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portraitlib.errors import ProfileError
+
 
 @dataclass(frozen=True)
 class EditorConfig:
@@ -35,7 +37,7 @@ class EditorConfig:
 
     def __post_init__(self):
         if not self.vae_channels or not self.unet_channels:
-            raise ValueError("freestyle.editor: vae_channels and unet_channels need at least one block each")
+            raise ProfileError("freestyle.editor: vae_channels and unet_channels need at least one block each")
 
 
 @dataclass(frozen=True)
