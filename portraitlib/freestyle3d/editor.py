@@ -153,11 +153,11 @@ def train_editor(pipe: StableDiffusionInstructPix2PixPipeline, sources: torch.Te
         t = torch.randint(steps_total, (b,), generator=rng).to(device)
         noisy = pipe.scheduler.add_noise(z0, noise, t)
         embeds = _embed(pipe, unique + [""])  # (P + 1, 77, width): every instruction and the empty one
-        r = torch.rand(b, generator=rng).to(device)
+        r = torch.rand(b, generator=rng)  # on the CPU, as the indices
         drop_text = r < 2 * config.drop  # the instruction alone, or both
         drop_image = (r >= config.drop) & (r < 3 * config.drop)  # both, or the image alone
-        cond = embeds[torch.where(drop_text.cpu(), len(unique), prompt_index[idx])]
-        image = image_latents[idx] * (~drop_image).float().view(b, 1, 1, 1)
+        cond = embeds[torch.where(drop_text, len(unique), prompt_index[idx])]
+        image = image_latents[idx] * (~drop_image).float().view(b, 1, 1, 1).to(device)
         pred = unet(torch.cat([noisy, image], 1), t, encoder_hidden_states=cond).sample
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
