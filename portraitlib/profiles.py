@@ -253,6 +253,10 @@ class ClipConfig:
     pretrained_weights: str = field(default="", metadata={"key": False})
     """Paper profile: those weights, a file ``open_clip`` loads (relative paths under the cache's
     ``weights/``); an error names it and where to download it when it is missing."""
+    source_checkpoint: str = field(default="", metadata={"key": False})
+    """The released world CLIP (``world_clip-<profile>/world_clip.safetensors`` under weights/, made by
+    ``python -m portraitlib.pretrain --model world_clip``), trained with these settings. Empty: the
+    study trains the world CLIP itself (cached)."""
     n_per_look: int = 48
     """Training renders per look (real and each style): new identities at cameras spread over yaw
     +-45 and pitch +-20 (the pose regressor's renders when the sizes match)."""

@@ -272,3 +272,37 @@ def test_counterfactual_renders_share_cameras_and_light(tmp_path):
         real = datasets.render_set(z[:3], plain.angles[:3], look="real", config=world, scene=scene)
         cartoon = datasets.render_set(z[3:], plain.angles[3:], look="cartoon", config=world)
         assert torch.equal(images[c], torch.cat([real.images, cartoon.images])), "same cameras and light"
+
+
+
+def test_released_world_clip_is_the_study_one_and_refuses_other_settings(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from portraitlib.cache import ArtifactCache
+    from portraitlib.clip.release import load_released
+    from portraitlib.pretrain.card import Kind, markdown
+    from portraitlib.pretrain.world_clip import release_world_clip
+
+    monkeypatch.setenv("PORTRAITLIB_CACHE", str(tmp_path / "cache"))
+    smoke = profile_loading.load_profile("smoke")
+    tiny = dataclasses.replace(smoke, world=dataclasses.replace(smoke.world, image_size=32, trace_steps=12,
+                                                                styles=("cartoon",)),
+                               clip=dataclasses.replace(TINY, n_per_look=8, epochs=2, n_test=2, n_attribute=1))
+    card = release_world_clip(profile=tiny, seed=0, device=torch.device("cpu"), out=tmp_path / "out", command="test")
+    path = tmp_path / "out" / "world_clip.safetensors"
+    released, info = load_released(path, world=tiny.world, config=tiny.clip)
+    trained, trained_info = training.study_world_clip(cache=ArtifactCache(profile="smoke", seed=0), world=tiny.world,
+                                                      config=tiny.clip, seed=0, progress=False)
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(released.encode_images(images), trained.encode_images(images))
+    assert info["curve"] == trained_info["curve"] and info["n_images"] == trained_info["n_images"]
+    assert released.weights == "released out/world_clip.safetensors"
+    assert 0 <= card["quality"]["look_top1"] <= 1 and "| epoch | loss |" in markdown(card)
+    with pytest.raises(ValueError, match=r"clip\.embed_dim"):
+        load_released(path, world=tiny.world, config=dataclasses.replace(tiny.clip, embed_dim=64))
+    with pytest.raises(ValueError, match=r"world\.image_size"):
+        load_released(path, world=dataclasses.replace(tiny.world, image_size=64), config=tiny.clip)
+    other = tmp_path / "G_world.safetensors"
+    save_file({"x": torch.zeros(1)}, str(other), metadata={"format": Kind.G_WORLD.format, "config": "{}"})
+    with pytest.raises(ValueError, match="not 'portraitlib world CLIP"):
+        load_released(other, world=tiny.world, config=tiny.clip)
