@@ -14,11 +14,13 @@ study: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The head world's base models, G_world (3D) then S_world (2D), released to weights/ with model cards;
-# each resumes from its checkpoint when run again. See `python -m portraitlib.pretrain -h`.
+# The head world's base models, G_world (3D), S_world (2D) and the world CLIP, released to weights/ with
+# model cards; each resumes from its checkpoint (the CLIP: the artefact cache) when run again.
+# See `python -m portraitlib.pretrain -h`.
 pretrain: $(STAMP)
 	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model G_world
 	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model S_world
+	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model world_clip
 
 venv: $(STAMP)
 

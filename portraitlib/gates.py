@@ -25,6 +25,8 @@ class Stage(str, Enum):
     """Notebook 04: the 17-code W+ encoder trained with the multi-view cycle loss, its inversions of held-out photos."""
     OURS_VIEWS = "ours, L_prior + L_guide: G_t(E(x)) views"
     """Notebook 05: AgileGAN3D's stylized 3D views of held-out photos, one look per style."""
+    FREESTYLE_SET = "free-style 3D: Alg. 1's few-shot set D_s"
+    """Notebook 09: the editor's fixed-noise edits of a 3D GAN identity's views, one look per style."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ GATES: dict[Stage, tuple[Gate, ...]] = {
                     Gate("lpips_vgg_to_truth", 0.30, False), Gate("identification", 0.70)),
     Stage.W_PLUS_ENCODER: (Gate("identification", 0.90),),
     Stage.OURS_VIEWS: LOOK_STAGE_GATES,
+    Stage.FREESTYLE_SET: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
 }
-"""The gates of issue #26 (held-out identities), unchanged since #19."""
+"""The gates of issue #26 (held-out identities), unchanged since #19; free-style 3D's of issue #27."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portraitlib import lpips_weights
+from portraitlib.freestyle3d.config import PIX2PIX_HINT
 from portraitlib.identity import ARCFACE_FILE, arcface_path
 from portraitlib.paths import cache_dir, weights_path
 from portraitlib.profiles import Profile
@@ -68,6 +69,11 @@ def needs(profile: Profile) -> list[Need]:
     if profile.clip.pretrained_weights:
         out.append(Need(f"CLIP {profile.clip.pretrained_model}", weights_path(profile.clip.pretrained_weights),
                         "open_clip's pretrained file for that architecture (e.g. OpenAI's ViT-B-32 weights)"))
+    elif profile.clip.source_checkpoint:
+        out.append(Need("the world CLIP", weights_path(profile.clip.source_checkpoint), released.format("world_clip")))
+    if profile.freestyle.editor.pretrained:
+        out.append(Need("InstructPix2Pix (a diffusers folder)",
+                        weights_path(f"{profile.freestyle.editor.pretrained}/model_index.json"), PIX2PIX_HINT))
     return out
 
 

@@ -85,18 +85,35 @@ def test_noised_latents_move_from_the_view_to_the_noise(pipe):
     assert torch.corrcoef(torch.stack([high[0].flatten(), noise.flatten()]))[0, 1] > 0.99
 
 
-def test_training_lowers_both_losses(tokenizer):
+def _first_last(log, key):
+    return log["curve"][0][key], log["curve"][-1][key]
+
+
+def test_training_lowers_both_losses_and_resumes_bit_identically(tokenizer, tmp_path):
     torch.manual_seed(0)
     pipe = editor.build_editor(TINY, resolution=32, tokenizer=tokenizer)
+    twin = editor.build_editor(TINY, resolution=32, tokenizer=tokenizer)
+    twin.vae.load_state_dict(pipe.vae.state_dict())
     sources = torch.rand(8, 3, 32, 32)
     targets = 1 - sources  # an edit the UNet can learn: the negative
     l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))  # noqa: E731 (a perceptual stand-in)
-    vae_log = editor.train_autoencoder(pipe.vae, torch.cat([sources, targets]), config=TINY, perceptual=l1, seed=0)
-    assert sum(vae_log["loss"][-5:]) < sum(vae_log["loss"][:5])
+    images = torch.cat([sources, targets])
+    vae_log = editor.train_autoencoder(pipe.vae, images, config=TINY, perceptual=l1, seed=0,
+                                       checkpoint=tmp_path / "vae.pt")
+    first, last = _first_last(vae_log, "l1")
+    assert vae_log["done"] and last < first
     assert pipe.vae.config.scaling_factor == pytest.approx(1 / vae_log["latent_std"])
+    stopped = editor.train_autoencoder(twin.vae, images, config=TINY, perceptual=l1, seed=0, minutes=0,
+                                       checkpoint=tmp_path / "twin.pt")  # stops after one step, as a kill would
+    assert not stopped["done"] and stopped["step"] == 1 and "latent_std" not in stopped
+    resumed = editor.train_autoencoder(twin.vae, images, config=TINY, perceptual=l1, seed=0,
+                                       checkpoint=tmp_path / "twin.pt")
+    assert resumed["done"] and resumed["latent_std"] == vae_log["latent_std"]
+    assert all(torch.equal(a, b) for a, b in zip(pipe.vae.state_dict().values(), twin.vae.state_dict().values()))
     log = editor.train_editor(pipe, sources, targets, ["invert it"] * 8, config=dataclasses.replace(TINY, steps=60),
-                              seed=0)
-    assert sum(log["loss"][-10:]) < sum(log["loss"][:10])
+                              seed=0, checkpoint=tmp_path / "unet.pt")
+    first, last = _first_last(log, "mse")
+    assert log["done"] and last < first
     assert not pipe.unet.training and not any(p.requires_grad for p in pipe.unet.parameters())
 
 

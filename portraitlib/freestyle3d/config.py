@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 
 from portraitlib.errors import ProfileError
 
+PIX2PIX_HINT = ("download it with `huggingface-cli download timbrooks/instruct-pix2pix --local-dir <folder>` "
+                "and set freestyle.editor.pretrained to that folder under weights/")
+"""Where the paper profile's editor comes from (its missing-file errors say it)."""
+
 
 @dataclass(frozen=True)
 class EditorConfig:
@@ -48,6 +52,9 @@ class FreeStyleConfig:
     """The editor: see :class:`EditorConfig`."""
     views_per_axis: int = 10
     """i: Alg. 1 edits i x i views, pitch and yaw each uniform in +-30 deg (the paper: 10)."""
+    identities: int = 1
+    """Identities w per style of the 3D GAN Alg. 1 is run on (the paper: one); the units of the paired
+    comparison of fixed against random noise."""
     tau: float = 0.9
     """Eq. (1): the DDPM noise level of n* = Add(E(I), n, tau), as a fraction of the training timesteps."""
     inference_steps: int = 20

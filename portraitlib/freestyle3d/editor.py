@@ -24,16 +24,15 @@ import torch
 import torch.nn.functional as F
 from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionInstructPix2PixPipeline,
                        UNet2DConditionModel)
-from tqdm.auto import tqdm
+from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from portraitlib.device import device_of, seeded_generator
-from portraitlib.freestyle3d.config import EditorConfig
+from portraitlib.device import device_of
+from portraitlib.freestyle3d.config import PIX2PIX_HINT, EditorConfig
+from portraitlib.pretrain.loop import fit
 
 LATENT_CHANNELS = 4
 """Stable Diffusion's latent channels; the UNet reads twice as many (noisy latents + image latents)."""
-PIX2PIX_HINT = ("download it with `huggingface-cli download timbrooks/instruct-pix2pix --local-dir <folder>` "
-                "and set freestyle.editor.pretrained to that folder under weights/")
 
 
 def build_editor(config: EditorConfig, *, resolution: int, tokenizer) -> StableDiffusionInstructPix2PixPipeline:
@@ -81,38 +80,30 @@ def load_pretrained(folder: Path, *, device: torch.device) -> StableDiffusionIns
     return pipe.to(device)
 
 
-def _batches(n: int, batch: int, steps: int, rng: torch.Generator):
-    for _ in range(steps):
-        yield torch.randint(n, (batch,), generator=rng, device=rng.device)
-
-
 def train_autoencoder(vae: AutoencoderKL, images: torch.Tensor, *, config: EditorConfig, perceptual, seed: int,
-                      progress: str | None = None) -> dict:
-    """Stage 1 on ``images`` (N, 3, R, R) in [0, 1]; sets ``vae.config.scaling_factor``. Returns the
-    loss curve and the latents' std."""
+                      checkpoint: Path, minutes: float | None = None, progress: str | None = None) -> dict:
+    """Stage 1 on ``images`` (N, 3, R, R) in [0, 1], resumable from ``checkpoint`` (``pretrain.loop.fit``);
+    when the schedule is done, sets ``vae.config.scaling_factor``. Returns the loop's log (with
+    ``latent_std`` when done)."""
     device = device_of(vae)
-    rng = seeded_generator(seed, torch.device("cpu"))
-    opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
-    vae.train().requires_grad_(True)
-    losses = []
-    for idx in tqdm(_batches(len(images), config.batch, config.vae_steps, rng), total=config.vae_steps,
-                    desc=progress, disable=progress is None, leave=False):
+
+    def loss(step: int, idx: torch.Tensor, rng: torch.Generator):
         x = images[idx].to(device)
         posterior = vae.encode(x * 2 - 1).latent_dist
         noise = torch.randn(posterior.mean.shape, generator=rng).to(device)
         rec = vae.decode(posterior.mean + posterior.std * noise).sample
-        loss = (F.l1_loss(rec, x * 2 - 1) + perceptual(((rec + 1) / 2).clamp(0, 1), x).mean()
-                + 1e-6 * posterior.kl().mean())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    vae.eval().requires_grad_(False)
-    with torch.no_grad():
-        sample = images[torch.randperm(len(images), generator=rng)[:256]].to(device)
-        std = vae.encode(sample * 2 - 1).latent_dist.mean.std().item()
-    vae.register_to_config(scaling_factor=1.0 / std)
-    return {"loss": losses, "latent_std": std}
+        l1, lp = F.l1_loss(rec, x * 2 - 1), perceptual(((rec + 1) / 2).clamp(0, 1), x).mean()
+        return l1 + lp + 1e-6 * posterior.kl().mean(), {"l1": l1.item(), "perceptual": lp.item()}
+
+    vae, log = fit(vae, loss=loss, measure=lambda net: {}, steps=config.vae_steps, pool_size=len(images),
+                   batch=config.batch, lr=config.lr, seed=seed, checkpoint=checkpoint,
+                   eval_every=max(1, config.vae_steps // 20), minutes=minutes, progress=progress, betas=(0.9, 0.999))
+    if log["done"]:
+        with torch.no_grad():
+            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:256]
+            log["latent_std"] = vae.encode(images[pick].to(device) * 2 - 1).latent_dist.mean.std().item()
+        vae.register_to_config(scaling_factor=1.0 / log["latent_std"])
+    return log
 
 
 def _encoded(vae: AutoencoderKL, images: torch.Tensor, *, batch: int = 256) -> list:
@@ -128,12 +119,13 @@ def _embed(pipe, prompts: list[str]) -> torch.Tensor:
 
 
 def train_editor(pipe: StableDiffusionInstructPix2PixPipeline, sources: torch.Tensor, targets: torch.Tensor,
-                 prompts: list[str], *, config: EditorConfig, seed: int, progress: str | None = None) -> dict:
+                 prompts: list[str], *, config: EditorConfig, seed: int, checkpoint: Path,
+                 minutes: float | None = None, progress: str | None = None) -> dict:
     """Stage 2: the UNet and the text encoder on pairs ``sources`` -> ``targets`` (N, 3, R, R) in
-    [0, 1] under ``prompts`` (N instructions), the autoencoder frozen. Returns the loss curve."""
+    [0, 1] under ``prompts`` (N instructions), the autoencoder frozen; resumable from ``checkpoint``.
+    Returns the loop's log."""
     vae, unet, text = pipe.vae, pipe.unet, pipe.text_encoder
     device = device_of(unet)
-    rng = seeded_generator(seed, torch.device("cpu"))
     with torch.no_grad():  # the frozen autoencoder's latents, once
         image_latents = torch.cat([d.mode() for d in _encoded(vae, sources)])  # unscaled, as the pipeline uses them
         encoded = _encoded(vae, targets)
@@ -141,12 +133,8 @@ def train_editor(pipe: StableDiffusionInstructPix2PixPipeline, sources: torch.Te
     unique = sorted(set(prompts))
     prompt_index = torch.tensor([unique.index(p) for p in prompts])
     scale, steps_total = vae.config.scaling_factor, pipe.scheduler.config.num_train_timesteps
-    opt = torch.optim.AdamW(list(unet.parameters()) + list(text.parameters()), lr=config.lr, weight_decay=1e-2)
-    unet.train().requires_grad_(True)
-    text.train().requires_grad_(True)
-    losses = []
-    for idx in tqdm(_batches(len(sources), config.batch, config.steps, rng), total=config.steps, desc=progress,
-                    disable=progress is None, leave=False):
+
+    def loss(step: int, idx: torch.Tensor, rng: torch.Generator):
         b = len(idx)
         z0 = (target_mean[idx] + target_std[idx] * torch.randn(target_mean[idx].shape, generator=rng).to(device)) * scale
         noise = torch.randn(z0.shape, generator=rng).to(device)
@@ -158,15 +146,14 @@ def train_editor(pipe: StableDiffusionInstructPix2PixPipeline, sources: torch.Te
         drop_image = (r >= config.drop) & (r < 3 * config.drop)  # both, or the image alone
         cond = embeds[torch.where(drop_text, len(unique), prompt_index[idx])]
         image = image_latents[idx] * (~drop_image).float().view(b, 1, 1, 1).to(device)
-        pred = unet(torch.cat([noisy, image], 1), t, encoder_hidden_states=cond).sample
-        loss = F.mse_loss(pred, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    unet.eval().requires_grad_(False)
-    text.eval().requires_grad_(False)
-    return {"loss": losses}
+        value = F.mse_loss(unet(torch.cat([noisy, image], 1), t, encoder_hidden_states=cond).sample, noise)
+        return value, {"mse": value.item()}
+
+    _, log = fit(nn.ModuleDict({"unet": unet, "text": text}), loss=loss, measure=lambda net: {}, steps=config.steps,
+                 pool_size=len(sources), batch=config.batch, lr=config.lr, seed=seed, checkpoint=checkpoint,
+                 eval_every=max(1, config.steps // 20), minutes=minutes, progress=progress, betas=(0.9, 0.999),
+                 weight_decay=1e-2)
+    return log
 
 
 @torch.no_grad()

@@ -1,7 +1,10 @@
-"""Pretrain the head world's base models: G_world (3D, notebook 02's G) and S_world (2D, notebook 01's S).
+"""Pretrain the head world's base models: G_world (3D, notebook 02's G), S_world (2D, notebook 01's S),
+the world CLIP (notebook 00's, the CLIP of the CLIP scores) and the world's InstructPix2Pix (notebook 09's editor).
 
     python -m portraitlib.pretrain --profile mini --model G_world [--device auto] [--minutes M]
     python -m portraitlib.pretrain --profile mini --model S_world
+    python -m portraitlib.pretrain --profile mini --model world_clip
+    python -m portraitlib.pretrain --profile mini --model editor
 
 The rendered training photos and the held-out set are made once, shared by both models, in the
 cache root's ``weights/world-pool-<profile>.pt`` and ``world-held-out-<profile>.pt``. Training files
@@ -12,6 +15,9 @@ When the schedule ends, the release - ``<model>.safetensors``, ``model_card.{jso
 ``held_out_grid.png`` (rows of true held-out photos, each over the model's images of them) - is
 written to the repository's ``weights/<model>-<profile>/`` (or ``--out``), where the profiles
 find it. ``--minutes`` bounds the training time of one invocation.
+The world CLIP trains through the study's artefact cache instead (no pool, one atomic artefact): a
+cache where a study already trained it at the same settings releases it at once. The editor
+(``pretrain.editor``) renders its own pairs and is released as a diffusers folder.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -37,6 +43,8 @@ from portraitlib.paths import cache_dir, released_weights_dir
 from portraitlib.pretrain.card import Kind, held_out_grid, write_release
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
 from portraitlib.pretrain.image2d import SETTINGS_2D, held_out_images_2d, pretrain_2d
+from portraitlib.pretrain.editor import release_editor
+from portraitlib.pretrain.world_clip import release_world_clip
 from portraitlib.pretrain.train import (SETTINGS, Measures, cooled, held_out_renders, make_eval_set, make_pool, pretrain,
                                         route)
 from portraitlib.pretrain.world import IMAGE_CODE_DIM
@@ -87,6 +95,21 @@ def main(argv: list[str] | None = None) -> dict:
     kind = Kind(args.model)
     profile = load_profile(args.profile)
     seed = profile.seed if args.seed is None else args.seed
+    command = ["python", "-m", "portraitlib.pretrain", *(sys.argv[1:] if argv is None else argv)]
+    if kind is Kind.WORLD_CLIP:  # trained through the artefact cache, as the study would train it
+        device = pick_device(args.device)
+        out = args.out or released_weights_dir() / f"{kind.value}-{args.profile}"
+        card = release_world_clip(profile=profile, seed=seed, device=device, out=out, command=shlex.join(command))
+        print(json.dumps({"out": str(out), "quality": card["quality"]}, indent=1))
+        return card
+    if kind is Kind.EDITOR:  # a diffusers folder; both stages resume from the work folder
+        device = pick_device(args.device)
+        work = args.work or cache_dir() / "weights" / f"{kind.value}-{args.profile}"
+        out = args.out or released_weights_dir() / f"{kind.value}-{args.profile}"
+        summary = release_editor(profile=profile, seed=seed, device=device, work=work, out=out,
+                                 command=shlex.join(command), minutes=args.minutes)
+        print(json.dumps({k: summary[k] for k in ("quality", "done", "stage", "step") if k in summary}, indent=1))
+        return summary
     settings, cfg = SETTINGS[args.profile], configs.named(profile.eg3d.generator)
     work = args.work or cache_dir() / "weights" / f"{kind.value}-{args.profile}"
     work.mkdir(parents=True, exist_ok=True)
@@ -132,7 +155,6 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_write_bytes(work / "curve.json", json.dumps(log["curve"], indent=1).encode())
     last = log["curve"][-1] if log["curve"] else {}
     quality = {k: v for k, v in last.items() if k in ("face_detection", "identification") or k.endswith("_to_truth")}
-    command = ["python", "-m", "portraitlib.pretrain", *(sys.argv[1:] if argv is None else argv)]
     card = {"name": f"{kind.value} ({args.profile})", "description": DESCRIPTION[kind],
             "command": shlex.join(command), "commit": git_commit(), "seed": seed, "device": str(device),
             "torch": torch.__version__, "threads": torch.get_num_threads(),

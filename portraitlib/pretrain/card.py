@@ -38,11 +38,15 @@ class Kind(enum.Enum):
 
     G_WORLD = "G_world"
     S_WORLD = "S_world"
+    WORLD_CLIP = "world_clip"
+    EDITOR = "editor"
 
     @property
     def format(self) -> str:
-        """What the metadata's ``format`` says of such a file."""
-        return {Kind.G_WORLD: "portraitlib TriPlaneGenerator", Kind.S_WORLD: "portraitlib StyleGAN2Generator"}[self]
+        """What the metadata's ``format`` says of such a file (the editor: a diffusers folder, no such file)."""
+        return {Kind.G_WORLD: "portraitlib TriPlaneGenerator", Kind.S_WORLD: "portraitlib StyleGAN2Generator",
+                Kind.WORLD_CLIP: "portraitlib world CLIP (open_clip CLIP)",
+                Kind.EDITOR: "diffusers StableDiffusionInstructPix2PixPipeline folder"}[self]
 
 
 D_PREFIX = "D."
@@ -98,11 +102,22 @@ def read_metadata(path: Path, kind: Kind) -> dict:
     return json.loads(metadata["config"])
 
 
+def read_card(path: Path) -> dict:
+    """The model card (``model_card.json``) beside a release file; empty when there is none."""
+    card = Path(path).with_name("model_card.json")
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
 def _split(path: Path) -> tuple[dict, dict | None]:
     """(the generator's state, the discriminator's state or None) of a release file."""
     state = load_safetensors(Path(path).read_bytes())
     d = {k[len(D_PREFIX):]: v for k, v in state.items() if k.startswith(D_PREFIX)}
     return {k: v for k, v in state.items() if not k.startswith(D_PREFIX)}, d or None
+
+
+def load_state(path: Path) -> dict:
+    """The tensors of a release file but a discriminator's (check its kind first: :func:`read_metadata`)."""
+    return _split(path)[0]
 
 
 def load_generator_3d(path: Path, *, config: TriPlaneConfig, seed: int = 0) -> tuple[TriPlaneGenerator, dict | None]:
@@ -141,7 +156,10 @@ def markdown(card: dict) -> str:
     lines += ["", "## Quality (held-out identities, yaw -30..30)", "", "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in card["quality"].items()]
     curve = card.get("curve", [])
-    if curve:
+    if curve and not isinstance(curve[0], dict):  # one loss per epoch
+        lines += ["", "## Curve", "", "| epoch | loss |", "|---|---|"]
+        lines += [f"| {i + 1} | {v:.4g} |" for i, v in enumerate(curve)]
+    elif curve:
         keys = list(dict.fromkeys(k for record in curve for k in record))
         lines += ["", "## Curve", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(f"{r.get(k, '')}" if not isinstance(r.get(k), float) else f"{r[k]:.4g}"

@@ -1,4 +1,4 @@
-"""The one resumable loop both base models are pretrained with (G_world and S_world).
+"""The one resumable loop the base models are pretrained with (G_world, S_world and the world's editor).
 
     net, log = fit(net, loss=lambda step, idx, rng: (loss, parts), measure=lambda net: {...},
                    steps=8000, pool_size=4096, batch=8, lr=2e-3, seed=0, checkpoint=path, eval_every=250,
@@ -52,15 +52,18 @@ def fit(net: nn.Module, *, loss: StepLoss, measure: Callable[[nn.Module], dict[s
         pool_size: int, batch: int, lr: float, seed: int, checkpoint: Path, eval_every: int,
         checkpoint_every: int = 100, minutes: float | None = None, progress: str | None = None,
         phase: Callable[[int], str] = lambda step: "train",
-        cooldowns: tuple[tuple[int, int], ...] = ()) -> tuple[nn.Module, dict]:
+        cooldowns: tuple[tuple[int, int], ...] = (), betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0) -> tuple[nn.Module, dict]:
     """Train ``net`` (on its device) for ``steps`` from its checkpoint, if any, until the schedule
     ends or ``minutes`` of training pass.
 
     Returns the net (eval, frozen) and the log: ``step``, ``seconds`` (training time of all runs,
     measuring excluded), ``curve`` (one record per ``eval_every`` steps and at the end: step, images,
-    seconds, phase, the loss parts, ``measure(net)`` in eval mode) and ``done``."""
+    seconds, phase, the loss parts, ``measure(net)`` in eval mode) and ``done``. ``weight_decay``
+    above 0 makes the optimiser AdamW (decoupled decay)."""
     rng = seeded_generator(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.99))
+    adam = torch.optim.AdamW if weight_decay else torch.optim.Adam
+    opt = adam(net.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
     state = TrainingCheckpoint(checkpoint, modules={"net": net}, optimizers={"opt": opt})
     start, log, _ = state.restore(generator=rng)
     log = log or {"step": 0, "seconds": 0.0, "curve": [], "done": False}
