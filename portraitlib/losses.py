@@ -39,15 +39,17 @@ def r1_penalty(real_logits: torch.Tensor, inputs: list[torch.Tensor]) -> torch.T
 
 
 def density_regularization(sigma: Callable[[torch.Tensor], torch.Tensor], *, batch: int, points: int = 1000,
-                           box_warp: float = 1.0, p_dist: float = 0.004,
+                           box_warp: float = 1.0, p_dist: float = 0.004, multiplicative: bool = False,
                            generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """EG3D's density smoothness term: L1 between the density at random points in the box and at
-    the points nudged by ``p_dist`` Gaussian noise. ``sigma`` maps points (batch, P, 3) to
-    densities (batch, P, 1); the caller weighs the result (EG3D: 0.25, every 4 G steps)."""
-    device = generator.device if generator is not None else device
-    base = (torch.rand(batch, points, 3, generator=generator, device=device) * 2 - 1) * box_warp / 2
-    nudged = base + torch.randn(base.shape, generator=generator, device=device) * p_dist
-    both = torch.cat((base, nudged), 1)
+    """EG3D's density smoothness term: L1 between the density at random points x in the box and at
+    the points nudged by delta, ``p_dist`` Gaussian noise: x + delta (EG3D's code), or with
+    ``multiplicative`` x + delta * x (free-style 3D's Eq. 6 as printed). ``sigma`` maps points
+    (batch, P, 3) to densities (batch, P, 1); the caller weighs the result (EG3D: 0.25, every 4 G steps)."""
+    draw = generator.device if generator is not None else device  # points are drawn there, then moved to device
+    base = (torch.rand(batch, points, 3, generator=generator, device=draw) * 2 - 1) * box_warp / 2
+    delta = torch.randn(base.shape, generator=generator, device=draw) * p_dist
+    nudged = base + delta * base if multiplicative else base + delta
+    both = torch.cat((base, nudged), 1).to(device or draw)
     values = sigma(both)
     return F.l1_loss(values[:, :points], values[:, points:])
 

@@ -6,9 +6,10 @@ import open_clip
 import pytest
 import torch
 
+from portraitlib import cameras
 from portraitlib.errors import ProfileError
-from portraitlib.freestyle3d import editor, fewshot, pairs
-from portraitlib.freestyle3d.config import EditorConfig
+from portraitlib.freestyle3d import editor, fewshot, i2t, pairs
+from portraitlib.freestyle3d.config import EditorConfig, I2TConfig
 from portraitlib.freestyle3d.tokenizer import clip_tokenizer
 from portraitlib.world import datasets
 from portraitlib.world.config import WorldConfig
@@ -141,3 +142,85 @@ def test_a_saved_editor_loads_as_the_real_one_does(pipe, tmp_path):
     a = editor.edit(pipe, views, generator=torch.Generator().manual_seed(0), **kwargs)
     b = editor.edit(loaded, views, generator=torch.Generator().manual_seed(0), **kwargs)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+# I2T (Sec. 3.2): Eq. 3's modulation, the plane path of G, pretraining (Eq. 4) and fine-tuning (Eq. 5-7)
+
+def _smoke_generator():
+    from portraitlib.device import seeded_build
+    from portraitlib.nets import configs
+    from portraitlib.nets.triplane import TriPlaneGenerator
+
+    with seeded_build(0, "test-i2t"):
+        return TriPlaneGenerator(config=configs.SMOKE).eval().requires_grad_(False)
+
+
+I2T_TINY = I2TConfig(width=16, code_channels=8, code_size=8, layers=4, pretrain_steps=40, batch=4, lr=2e-3,
+                     finetune_steps=30)
+
+
+def test_modulation_normalises_each_position_and_a_spatial_code_acts_locally():
+    torch.manual_seed(0)
+    features = torch.randn(2, 6, 8, 8) * 3 + 1
+    plain = i2t.SpatialModulation(channels=6, code_channels=4, spatial=True)
+    for layer in (plain.gamma, plain.beta):
+        torch.nn.init.zeros_(layer.weight), torch.nn.init.zeros_(layer.bias)
+    out = plain(features, torch.randn(2, 4, 4, 4))
+    assert out.mean(1).abs().max() < 1e-5 and (out.std(1) - 1).abs().max() < 1e-3  # Eq. 3 with gamma = 1, beta = 0
+    spatial = i2t.SpatialModulation(channels=6, code_channels=4, spatial=True)
+    code = torch.zeros(1, 4, 8, 8)
+    code[..., :, 4:] = 1.0  # the right half of the code differs
+    a, b = spatial(features[:1], torch.zeros(1, 4, 8, 8)), spatial(features[:1], code)
+    changed = (a - b).abs().sum((0, 1))
+    assert changed[:, :2].max() == 0 and changed[:, 5:].min() > 0  # beyond the 3 x 3 reach of the change: untouched
+    vector = i2t.SpatialModulation(channels=6, code_channels=4, spatial=False)
+    uniform = torch.ones(1, 6, 8, 8)
+    shift = vector(uniform + torch.randn(1, 6, 1, 1), torch.randn(1, 4))  # constant over positions in, constant out
+    assert (shift - shift[..., :1, :1]).abs().max() < 1e-5
+
+
+def test_planes_given_to_g_render_as_its_own():
+    G = _smoke_generator()
+    labels = cameras.labels_from_angles(torch.tensor([0.0, 20.0]), torch.zeros(2))
+    ws = G.backbone.mapping.w_avg.view(1, 1, -1).expand(2, G.num_ws, -1)
+    own = G.synthesis(ws, labels, deterministic=True)
+    given = i2t.render(G, G.planes(ws), labels)
+    assert torch.allclose(given["image"], ((own["image"] + 1) / 2).clamp(0, 1), atol=1e-6)
+
+
+def test_i2t_pretrains_on_g_samples_and_finetunes_with_g_frozen(tmp_path):
+    G = _smoke_generator()
+    torch.manual_seed(0)
+    for spatial in (True, False):
+        net = i2t.build_i2t(I2T_TINY, G, spatial=spatial)
+        assert net(torch.rand(2, 3, 32, 32)).shape == (2, 3, 8, 16, 16)
+    pool = i2t.pretraining_pool(G, n=8, seed=0)
+    assert pool["images"].shape == (8, 3, 32, 32) and pool["planes"].shape == (8, 3, 8, 16, 16)
+    log = i2t.pretrain(net, pool, config=I2T_TINY, seed=0, checkpoint=tmp_path / "pre.pt")
+    assert log["done"] and log["curve"][-1]["l1_planes"] < log["curve"][0]["l1_planes"]
+    before = [p.clone() for p in G.parameters()]
+    fronts, views = torch.rand(2, 3, 32, 32), torch.rand(2, 4, 3, 32, 32)
+    labels = cameras.labels_from_angles(torch.linspace(-20, 20, 4), torch.zeros(4))
+    l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))  # noqa: E731 (a perceptual stand-in)
+    log = i2t.finetune(net.train(), G, fronts, views, labels, config=I2T_TINY, perceptual=l1, seed=0,
+                       checkpoint=tmp_path / "fine.pt")
+    assert log["done"] and log["curve"][-1]["l1"] < log["curve"][0]["l1"]
+    assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))
+
+
+def test_density_nudge_is_multiplicative_or_additive():
+    from portraitlib.losses import density_regularization
+
+    seen = {}
+
+    def sigma(points):
+        seen["points"] = points
+        return points[..., :1]
+
+    for multiplicative in (True, False):
+        density_regularization(sigma, batch=1, points=50, multiplicative=multiplicative,
+                               generator=torch.Generator().manual_seed(0))
+        base, nudged = seen["points"][:, :50], seen["points"][:, 50:]
+        seen[multiplicative] = nudged - base
+    assert torch.allclose(seen[True], seen[False] * base, atol=1e-6)  # the same delta drawn: delta * x against delta
+    assert seen[False].abs().mean() > 100 * 1e-6

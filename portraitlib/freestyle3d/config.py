@@ -45,11 +45,45 @@ class EditorConfig:
 
 
 @dataclass(frozen=True)
+class I2TConfig:
+    """The image-to-triplane network H (Sec. 3.2) and its two trainings (Eq. 4; Eq. 5-7)."""
+
+    width: int = 64
+    """Channels of the style encoder and of the modulation layers."""
+    code_channels: int = 64
+    """c: channels of the style code w_s."""
+    code_size: int = 16
+    """k: w_s is c x k x k (the paper: 32 at 512 px); the input image halves down to it."""
+    layers: int = 7
+    """SMLs: modulation layers (the paper: 7), doubling the size every second layer up to the planes'."""
+    pretrain_pool: int = 1024
+    """Eq. (4): samples of the 3D GAN (front view, planes) H is pretrained on."""
+    pretrain_steps: int = 2000
+    """Eq. (4): pretraining steps (the paper: 100K)."""
+    batch: int = 8
+    """Images per step (pretraining) and views per step (fine-tuning, of one identity)."""
+    lr: float = 1e-3
+    """Adam learning rate of the pretraining."""
+    finetune_steps: int = 300
+    """Eq. (5)-(7): fine-tuning steps on D_s."""
+    finetune_lr: float = 5e-4
+    """Adam learning rate of the fine-tuning."""
+    rec_weight: float = 10.0
+    """lambda_rec of Eq. (7) (the paper: 10)."""
+    dr_weight: float = 0.2
+    """lambda_dr of Eq. (7) (the paper: 0.2)."""
+    dr_multiplicative: bool = True
+    """Eq. (6)'s nudge: x + delta * x as printed (True) or EG3D code's x + delta (False)."""
+
+
+@dataclass(frozen=True)
 class FreeStyleConfig:
     """Alg. 1's settings (the paper's values by default) and the editor's."""
 
     editor: EditorConfig = field(default_factory=EditorConfig)
     """The editor: see :class:`EditorConfig`."""
+    i2t: I2TConfig = field(default_factory=I2TConfig)
+    """The image-to-triplane network: see :class:`I2TConfig`."""
     views_per_axis: int = 10
     """i: Alg. 1 edits i x i views, pitch and yaw each uniform in +-30 deg (the paper: 10)."""
     identities: int = 1

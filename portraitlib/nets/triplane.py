@@ -101,9 +101,12 @@ class TriPlaneGenerator(nn.Module):
 
     def synthesis(self, ws: torch.Tensor, c: torch.Tensor, *, neural_rendering_resolution: int | None = None,
                   noise_mode: str = "const", generator: torch.Generator | None = None,
-                  deterministic: bool = False, return_weights: bool = False) -> dict[str, torch.Tensor]:
+                  deterministic: bool = False, return_weights: bool = False,
+                  planes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Render codes ws (N, 14 or 17, w_dim) from cameras c (N, 25) (rays from each label's
-        cam2world and intrinsics).
+        cam2world and intrinsics). ``planes`` (N, 3, C, H, W), when given, replace the backbone's
+        planes of ws (an image-to-triplane network's, free-style 3D); ws then only drive the
+        super-resolution.
 
         Returns ``image`` (N, 3, R, R), ``image_raw`` (N, 3, r, r), ``image_depth`` (N, 1, r, r), and
         with ``return_weights`` the features (N, C, r, r) and ray weights.
@@ -114,7 +117,7 @@ class TriPlaneGenerator(nn.Module):
         r = neural_rendering_resolution or self.config.neural_rendering_resolution
         cam2world, intrinsics = cameras.split_labels(c)
         origins, dirs = cameras.rays(cam2world.float(), r, intrinsics=intrinsics.float())
-        planes = self.planes(ws, noise_mode=noise_mode)
+        planes = self.planes(ws, noise_mode=noise_mode) if planes is None else planes
         out = volume.render_rays(self.field(planes), origins.to(ws), dirs.to(ws), near=self.config.ray_start,
                                  far=self.config.ray_end, coarse=self.config.coarse_samples,
                                  fine=self.config.fine_samples, generator=generator, deterministic=deterministic)
