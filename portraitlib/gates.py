@@ -27,6 +27,8 @@ class Stage(str, Enum):
     """Notebook 05: AgileGAN3D's stylized 3D views of held-out photos, one look per style."""
     FREESTYLE_SET = "free-style 3D: Alg. 1's few-shot set D_s"
     """Notebook 09: the editor's fixed-noise edits of a 3D GAN identity's views, one look per style."""
+    FREESTYLE_I2T = "free-style 3D: I2T renders G*(I_f, v)"
+    """Notebook 09: the fine-tuned I2T's renders of held-out identities at held-out cameras, one look per style."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ GATES: dict[Stage, tuple[Gate, ...]] = {
     Stage.W_PLUS_ENCODER: (Gate("identification", 0.90),),
     Stage.OURS_VIEWS: LOOK_STAGE_GATES,
     Stage.FREESTYLE_SET: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
+    Stage.FREESTYLE_I2T: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
 }
 """The gates of issue #26 (held-out identities), unchanged since #19; free-style 3D's of issue #27."""
 

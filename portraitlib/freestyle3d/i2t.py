@@ -148,19 +148,19 @@ def render(generator: TriPlaneGenerator, planes: torch.Tensor, labels: torch.Ten
     return {"image": ((out["image"] + 1) / 2).clamp(0, 1), "image_depth": out["image_depth"]}
 
 
-def finetune(net: nn.Module, generator: TriPlaneGenerator, fronts: torch.Tensor, views: torch.Tensor,
+def finetune(net: nn.Module, generator: TriPlaneGenerator, inputs: torch.Tensor, views: torch.Tensor,
              labels: torch.Tensor, *, config: I2TConfig, perceptual, seed: int, checkpoint,
              minutes: float | None = None, progress: str | None = None) -> dict:
-    """Eq. (5)-(7) on D_s: ``fronts`` (K, 3, R, R) the edited front view of each identity, ``views``
-    (K, V, 3, R, R) its edited views at cameras ``labels`` (V, 25); each step, ``batch`` views of one
-    identity. G stays frozen; ``net`` maps a front view to planes. Resumable."""
+    """Eq. (5)-(7) on D_s: ``inputs`` (K, ...) what ``net`` maps to planes for each identity (I2T: the
+    edited front view I_f), ``views`` (K, V, 3, R, R) its edited views at cameras ``labels`` (V, 25);
+    each step, ``batch`` views of one identity. G stays frozen. Resumable."""
     device = next(net.parameters()).device
     k, v = views.shape[:2]
 
     def loss(step: int, idx: torch.Tensor, rng: torch.Generator):
         who = idx[0] // v  # the pool is every (identity, view); the batch's first index picks the identity
         pick = idx % v
-        planes = net(fronts[who:who + 1].to(device))
+        planes = net(inputs[who:who + 1].to(device))
         out = render(generator, planes.expand(len(pick), -1, -1, -1, -1), labels[pick].to(device))
         target = views[who, pick].to(device)
         l1, lp = F.l1_loss(out["image"], target), perceptual(out["image"], target).mean()

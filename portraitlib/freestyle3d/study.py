@@ -74,15 +74,19 @@ class FewShotSets:
     opacity: torch.Tensor
     truth: torch.Tensor | None
     """(V, 3, R, R) the world's true render of the identity in the style (world codes only), else None."""
+    front: torch.Tensor
+    """(1, 3, R, R) I_f: the frontal view edited from the same n* (I2T's input)."""
+    w: torch.Tensor
+    """(num_ws, w_dim) the identity's code."""
 
 
 @torch.no_grad()
 def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style: str, config: FreeStyleConfig,
-                  world: WorldConfig | None, seed: int) -> list[FewShotSets]:
-    """For each code of ``z`` (K, z_dim): G's renders at Alg. 1's i x i views, the fixed-noise set
-    and the random-noise set (same editor, prompt and guidance), G's depth and, when G's z is the
-    world code (``world`` given), the true stylized views."""
-    angles = fewshot.view_grid(config.views_per_axis)
+                  world: WorldConfig | None, seed: int, angles: torch.Tensor | None = None) -> list[FewShotSets]:
+    """For each code of ``z`` (K, z_dim): G's renders at Alg. 1's i x i views (or ``angles`` (V, 3)),
+    the fixed-noise set and the random-noise set (same editor, prompt and guidance), the edited
+    front view, G's depth and, when G's z is the world code (``world`` given), the true stylized views."""
+    angles = fewshot.view_grid(config.views_per_axis) if angles is None else angles
     labels = cameras.labels_from_angles(angles[:, 0], angles[:, 1])
     device = next(generator.parameters()).device
     ws = generator.mapping(z.to(device), frontal_labels(len(z), device))
@@ -97,6 +101,8 @@ def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style:
         common = {"prompt": instruction(style), "negative_prompt": config.negative_prompt, "steps": config.inference_steps,
                   "text_guidance": config.text_guidance, "image_guidance": config.image_guidance}
         fixed = fewshot.construct(pipe, renders, noise=n, tau=config.tau, **common)
+        frontal = generator3d.render(generator, ws[k:k + 1], frontal_labels(1, device))["image"]
+        front = fewshot.construct(pipe, frontal, noise=n, tau=config.tau, **common)
         random = fewshot.edit_with_random_noise(pipe, renders, generator=noise_gen, **common)
         truth = None
         if codes is not None:
@@ -104,7 +110,8 @@ def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style:
                                         config=world).images
             truth = generator3d.resize(truth, res)
         out.append(FewShotSets(angles=angles, renders=renders.cpu(), fixed=fixed.cpu(), random=random.cpu(),
-                               depth=view["image_depth"].cpu(), opacity=view["opacity"].cpu(), truth=truth))
+                               depth=view["image_depth"].cpu(), opacity=view["opacity"].cpu(), truth=truth,
+                               front=front.cpu(), w=ws[k].cpu()))
     return out
 
 
