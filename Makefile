@@ -14,13 +14,14 @@ study: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The head world's base models, G_world (3D), S_world (2D) and the world CLIP, released to weights/ with
-# model cards; each resumes from its checkpoint (the CLIP: the artefact cache) when run again.
+# The head world's base models, G_world (3D), S_world (2D), the world CLIP and the editor (InstructPix2Pix),
+# released to weights/ with model cards; each resumes from its checkpoint (the CLIP: the artefact cache).
 # See `python -m portraitlib.pretrain -h`.
 pretrain: $(STAMP)
 	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model G_world
 	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model S_world
 	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model world_clip
+	$(PY) -m portraitlib.pretrain --profile $(PROFILE) --model editor
 
 venv: $(STAMP)
 

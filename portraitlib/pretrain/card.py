@@ -151,9 +151,10 @@ def markdown(card: dict) -> str:
     """The card as a short markdown page: what it is, how it was made, how good it is, the curve."""
     lines = [f"# {card['name']}", "", card["description"], "",
              "| | |", "|---|---|"]
-    lines += [f"| {k} | {card[k]} |" for k in ("command", "commit", "seed", "device", "wall_time_s", "steps",
-                                               "images_seen", "schedule_done", "route") if k in card]
-    lines += ["", "## Quality (held-out identities, yaw -30..30)", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {k} | {card[k]} |" for k in ("command", "commit", "seed", "device", "wall_time_s", "train_time_s",
+                                               "steps", "images_seen", "schedule_done", "route") if k in card]
+    heading = card.get("quality_heading", "held-out identities, yaw -30..30")
+    lines += ["", f"## Quality ({heading})", "", "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in card["quality"].items()]
     curve = card.get("curve", [])
     if curve and not isinstance(curve[0], dict):  # one loss per epoch

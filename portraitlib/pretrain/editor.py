@@ -107,7 +107,8 @@ def release_editor(*, profile, seed: int, device: torch.device, work: Path, out:
                      f"(instruction, image and both dropped {config.drop:.0%} each) on {len(sources)} pairs",
             "settings": dataclasses.asdict(config), "parameters": parameters,
             "quality": {f"{style}.{k}": v for style, q in quality.items() for k, v in q.items()},
-            "quality_n": eval_pairs, "quality_guidance": {"text": free.text_guidance, "image": free.image_guidance,
+            "quality_n": eval_pairs, "quality_heading": f"{eval_pairs} held-out pairs per style (identities of seed + "
+                                                         f"{EVAL_SEED_OFFSET}) at the profile's guidance", "quality_guidance": {"text": free.text_guidance, "image": free.image_guidance,
                                                           "steps": free.inference_steps},
             "curve": [{"stage": "autoencoder", **r} for r in vae_log["curve"]] + [{"stage": "unet", **r}
                                                                                    for r in log["curve"]]}

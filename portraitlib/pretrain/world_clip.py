@@ -33,6 +33,8 @@ def release_world_clip(*, profile, seed: int, device: torch.device, out: Path, c
             "torch": torch.__version__, "threads": torch.get_num_threads(), "train_time_s": round(info["seconds"], 1),
             "route": f"{profile.clip.epochs} epochs of the contrastive loss over {info['n_images']} renders",
             "config": release_config(world=profile.world, config=profile.clip), "quality": quality,
-            "quality_n": profile.clip.n_test, "measures": {"name": measures["name"]}, **info}
+            "quality_heading": f"{profile.clip.n_test} held-out identities in every look: text-to-image top-1, "
+                               "zero-shot look words, own-caption score gap; attributes on "
+                               f"{profile.clip.n_attribute} more", "quality_n": profile.clip.n_test, "measures": {"name": measures["name"]}, **info}
     write_release(out, net=clip.model, kind=Kind.WORLD_CLIP, config=card["config"], card=card)
     return card
