@@ -40,7 +40,7 @@ from portraitlib.metrics import load_lpips
 from portraitlib.nets import configs
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.paths import cache_dir, released_weights_dir
-from portraitlib.pretrain.card import Kind, held_out_grid, write_release
+from portraitlib.pretrain.card import Kind, held_out_grid, made_by, write_release
 from portraitlib.pretrain.critic import warm_critic_2d, warm_critic_3d
 from portraitlib.pretrain.image2d import SETTINGS_2D, held_out_images_2d, pretrain_2d
 from portraitlib.pretrain.editor import release_editor
@@ -49,7 +49,6 @@ from portraitlib.pretrain.train import (SETTINGS, Measures, cooled, held_out_ren
                                         route)
 from portraitlib.pretrain.world import IMAGE_CODE_DIM
 from portraitlib.profile_loading import load_profile
-from portraitlib.provenance import git_commit
 from portraitlib.training.gan2d import build_2d
 
 EVAL_IDENTITIES = 32
@@ -156,8 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     last = log["curve"][-1] if log["curve"] else {}
     quality = {k: v for k, v in last.items() if k in ("face_detection", "identification") or k.endswith("_to_truth")}
     card = {"name": f"{kind.value} ({args.profile})", "description": DESCRIPTION[kind],
-            "command": shlex.join(command), "commit": git_commit(), "seed": seed, "device": str(device),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            **made_by(command=shlex.join(command), seed=seed, device=device),
             "wall_time_s": round(time.perf_counter() - began, 1), "train_time_s": round(log["seconds"], 1),
             "steps": log["step"], "images_seen": log["step"] * batch, "schedule_done": log["done"], "route": how,
             "settings": asdict(settings), "config": config, "pool_photos": len(pool["z"]),

@@ -28,6 +28,7 @@ from torchvision.utils import save_image
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.device import seeded_build
 from portraitlib.nets.configs import TriPlaneConfig
+from portraitlib.provenance import git_commit
 from portraitlib.nets.stylegan2 import StyleGAN2Generator
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.training.gan2d import GAN2DConfig, build_2d
@@ -72,6 +73,12 @@ def write_release(out: Path, *, net: nn.Module, kind: Kind, config: dict, card: 
         paths["grid"] = out / "held_out_grid.png"
         atomic_write_bytes(paths["grid"], grid)
     return paths
+
+
+def made_by(*, command: str, seed: int, device) -> dict:
+    """The card fields that say how a release was made: command, commit, seed, device, torch, threads."""
+    return {"command": command, "commit": git_commit(), "seed": seed, "device": str(device),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def held_out_grid(truth: torch.Tensor, made: torch.Tensor, *, per_row: int = 16) -> bytes:

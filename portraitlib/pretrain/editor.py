@@ -25,8 +25,7 @@ from portraitlib.freestyle3d.editor import build_editor, edit, train_autoencoder
 from portraitlib.freestyle3d.pairs import editor_pairs
 from portraitlib.freestyle3d.tokenizer import clip_tokenizer
 from portraitlib.metrics import load_lpips
-from portraitlib.pretrain.card import markdown
-from portraitlib.provenance import git_commit
+from portraitlib.pretrain.card import made_by, markdown
 from portraitlib.quality import face_detection_rate
 
 EVAL_PAIRS = 32
@@ -98,8 +97,7 @@ def release_editor(*, profile, seed: int, device: torch.device, work: Path, out:
                            "transformers' CLIPTextModel and CLIPTokenizer over CLIP's BPE) trained on the head "
                            "world's editing pairs: a near-frontal photo, 'turn the head into a <style>', the true "
                            "stylized render. The mini stand-in for timbrooks/instruct-pix2pix.",
-            "command": command, "commit": git_commit(), "seed": seed, "device": str(device),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            **made_by(command=command, seed=seed, device=device),
             "wall_time_s": round(time.perf_counter() - began, 1),
             "train_time_s": round(vae_log["seconds"] + log["seconds"], 1), "steps": log["step"],
             "route": f"autoencoder {vae_log['step']} steps (L1 + LPIPS-alex + 1e-6 KL, latent scale 1/"

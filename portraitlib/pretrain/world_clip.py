@@ -10,8 +10,7 @@ from portraitlib.cache import ArtifactCache
 from portraitlib.clip.measures import evaluate, held_out_set
 from portraitlib.clip.release import release_config
 from portraitlib.clip.training import study_world_clip
-from portraitlib.pretrain.card import Kind, write_release
-from portraitlib.provenance import git_commit
+from portraitlib.pretrain.card import Kind, made_by, write_release
 
 
 def release_world_clip(*, profile, seed: int, device: torch.device, out: Path, command: str) -> dict:
@@ -29,8 +28,7 @@ def release_world_clip(*, profile, seed: int, device: torch.device, out: Path, c
                            "captioned renders of every look (captions exact to the world's factors; glasses and "
                            "hair counterfactuals in each batch when the profile asks). The study's CLIP scores "
                            "on the world; real CLIP weights take its place at paper scale.",
-            "command": command, "commit": git_commit(), "seed": seed, "device": str(device),
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "train_time_s": round(info["seconds"], 1),
+            **made_by(command=command, seed=seed, device=device), "train_time_s": round(info["seconds"], 1),
             "route": f"{profile.clip.epochs} epochs of the contrastive loss over {info['n_images']} renders",
             "config": release_config(world=profile.world, config=profile.clip), "quality": quality,
             "quality_heading": f"{profile.clip.n_test} held-out identities in every look: text-to-image top-1, "
