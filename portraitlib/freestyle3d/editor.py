@@ -100,7 +100,7 @@ def train_autoencoder(vae: AutoencoderKL, images: torch.Tensor, *, config: Edito
                    eval_every=max(1, config.vae_steps // 20), minutes=minutes, progress=progress, betas=(0.9, 0.999))
     if log["done"]:
         with torch.no_grad():
-            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:256]
+            pick = torch.randperm(len(images), generator=torch.Generator(device="cpu").manual_seed(seed))[:256]
             log["latent_std"] = vae.encode(images[pick].to(device) * 2 - 1).latent_dist.mean.std().item()
         vae.register_to_config(scaling_factor=1.0 / log["latent_std"])
     return log

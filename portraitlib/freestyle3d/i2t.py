@@ -113,7 +113,7 @@ def pretraining_pool(generator: TriPlaneGenerator, *, n: int, seed: int, batch: 
     """Eq. (4)'s pairs: for n samples z ~ N(0, I) of G (seeded), the front view I_f (n, 3, R, R) and
     the planes p (n, 3, C, r, r), on the CPU."""
     device = next(generator.parameters()).device
-    z = torch.randn(n, generator.config.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, generator.config.z_dim, generator=torch.Generator(device="cpu").manual_seed(seed))
     images, planes = [], []
     for i in range(0, n, batch):
         labels = frontal_labels(len(z[i:i + batch]), device)

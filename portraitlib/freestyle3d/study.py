@@ -31,7 +31,7 @@ EDITOR_SEED_OFFSET = 31
 """Seed offset of Alg. 1's noises and the editor's own fresh noise in the study."""
 
 
-def study_editor(ctx, *, progress: bool = True):
+def study_editor(ctx):
     """The editor of ``freestyle.editor``: a diffusers folder it names under weights/ (the real Ip2p,
     or the study's release ``editor-mini``), else one trained here by ``pretrain.editor``'s recipe
     into the cache root's ``weights/`` (resumable; keyed on its settings). Returns the pipeline on
@@ -54,7 +54,7 @@ def study_editor(ctx, *, progress: bool = True):
 
 def identities(n: int, *, z_dim: int, seed: int) -> torch.Tensor:
     """n codes z ~ N(0, I) (n, z_dim) of the 3D GAN, Alg. 1's identities w (seeded)."""
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed * 1000 + EDITOR_SEED_OFFSET))
+    return torch.randn(n, z_dim, generator=torch.Generator(device="cpu").manual_seed(seed * 1000 + EDITOR_SEED_OFFSET))
 
 
 @dataclass
@@ -91,7 +91,7 @@ def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style:
     device = next(generator.parameters()).device
     ws = generator.mapping(z.to(device), frontal_labels(len(z), device))
     res = generator.config.img_resolution
-    noise_gen = torch.Generator().manual_seed(seed * 1000 + EDITOR_SEED_OFFSET + 1)
+    noise_gen = torch.Generator(device="cpu").manual_seed(seed * 1000 + EDITOR_SEED_OFFSET + 1)
     codes = WorldCodes.from_z(z) if world is not None else None
     out = []
     for k in range(len(z)):

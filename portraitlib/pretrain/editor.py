@@ -51,7 +51,7 @@ def held_out_quality(pipe, held: dict, styles: list[str], *, text_guidance: floa
     quality, rows = {}, []
     for style in styles:
         made = edit(pipe, held["sources"], prompt=held["prompts"][style], steps=steps, text_guidance=text_guidance,
-                    image_guidance=image_guidance, generator=torch.Generator().manual_seed(seed)).cpu()
+                    image_guidance=image_guidance, generator=torch.Generator(device="cpu").manual_seed(seed)).cpu()
         truth = held["targets"][style]
         quality[style] = {"face_detection": face_detection_rate(made),
                           "lpips_vgg_to_truth": lpips(made, truth).mean().item(),
