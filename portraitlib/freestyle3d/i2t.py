@@ -118,9 +118,10 @@ def pretraining_pool(generator: TriPlaneGenerator, *, n: int, seed: int, batch: 
     for i in range(0, n, batch):
         labels = frontal_labels(len(z[i:i + batch]), device)
         ws = generator.mapping(z[i:i + batch].to(device), labels)
-        out = generator.synthesis(ws, labels, deterministic=True)
+        p = generator.planes(ws)
+        out = generator.synthesis(ws, labels, deterministic=True, planes=p)  # the same planes, made once
         images.append(((out["image"] + 1) / 2).clamp(0, 1).cpu())
-        planes.append(generator.planes(ws).cpu())
+        planes.append(p.cpu())
     return {"images": torch.cat(images), "planes": torch.cat(planes)}
 
 

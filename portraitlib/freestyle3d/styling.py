@@ -1,9 +1,9 @@
 """The I2T stages of the free-style 3D study (Alg. 2): H pretrained on the 3D GAN's samples, then
 fine-tuned on each style's few-shot set, in Table 2's variants; each through the artefact cache.
 
-    H = pretrained_i2t(ctx, G, g_key=..., spatial=True)
-    H_s = stylized(ctx, G, sets, style="cartoon", variant=Variant.OURS, keys=...)
-    renders = portraits(H_s, G, fronts, planes, labels, variant=Variant.OURS)
+    H, log = pretrained_i2t(ctx, G, g_key=..., spatial=True)
+    H_s, log = stylized(ctx, G, sets, style="cartoon", variant=Variant.OURS, keys=..., perceptual=...)
+    renders = portraits(H_s, G, net_inputs(held_out_sets, G, Variant.OURS), labels)["image"]
 
 ``Variant.NO_I2T`` is Table 2's "w/o I2T": G's own planes of the identity's w through two trainable
 modulation layers (:class:`PlaneAdapter`, a residual that starts at G's planes), G frozen.
