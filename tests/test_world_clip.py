@@ -4,6 +4,7 @@ import dataclasses
 import inspect
 import json
 import random
+from types import SimpleNamespace
 
 import open_clip
 import pytest
@@ -297,6 +298,11 @@ def test_released_world_clip_is_the_study_one_and_refuses_other_settings(tmp_pat
     assert torch.equal(released.encode_images(images), trained.encode_images(images))
     assert info["curve"] == trained_info["curve"] and info["n_images"] == trained_info["n_images"]
     assert released.weights == "released out/world_clip.safetensors"
+    releasing = dataclasses.replace(tiny, clip=dataclasses.replace(tiny.clip, source_checkpoint=str(path)))
+    ctx = SimpleNamespace(profile=releasing, device=torch.device("cpu"), cache=None, seed=1)
+    studied, studied_info = training.study_clip(ctx)
+    assert studied.weights == released.weights and studied_info["curve"] == info["curve"]
+    assert torch.equal(studied.encode_images(images), released.encode_images(images)), "the study reads the release"
     assert 0 <= card["quality"]["look_top1"] <= 1 and "| epoch | loss |" in markdown(card)
     with pytest.raises(ValueError, match=r"clip\.embed_dim"):
         load_released(path, world=tiny.world, config=dataclasses.replace(tiny.clip, embed_dim=64))

@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from portraitlib.clip.model import Clip, load_pretrained, world_clip
+from portraitlib.clip.release import load_released
 from portraitlib.device import seeded_build, seeded_generator
 from portraitlib.look import degrade
 from portraitlib.paths import weights_path
@@ -228,10 +229,14 @@ def study_world_clip(*, cache, world: WorldConfig, config: ClipConfig, seed: int
 
 def study_clip(ctx, *, progress: bool = True) -> tuple[Clip, dict]:
     """The CLIP of a study's CLIP scores: real weights when the profile names them
-    (``clip.pretrained_model`` and ``clip.pretrained_weights``, under the cache's ``weights/``),
-    else the world CLIP (:func:`study_world_clip`); with its training info (empty for real weights)."""
+    (``clip.pretrained_model`` and ``clip.pretrained_weights``, under the cache's ``weights/``), the
+    released world CLIP when it names one (``clip.source_checkpoint``, its settings checked), else the
+    world CLIP trained here (:func:`study_world_clip`); with its training info (empty for real weights)."""
     config = ctx.profile.clip
     if config.pretrained_weights:
         return load_pretrained(config.pretrained_model, weights_path(config.pretrained_weights), device=ctx.device), {}
+    if config.source_checkpoint:
+        return load_released(weights_path(config.source_checkpoint), world=ctx.profile.world, config=config,
+                             device=ctx.device)
     return study_world_clip(cache=ctx.cache, world=ctx.profile.world, config=config, seed=ctx.seed,
                             device=ctx.device, progress=progress)
