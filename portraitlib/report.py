@@ -1,6 +1,6 @@
 """``reports/<profile>/report.md``: every table and figure of the study, one paragraph per claim.
 
-    report.write("mini")     # after notebooks 00-08 recorded their results
+    report.write("mini")     # after the notebooks recorded their results (08 and the study's runner call it)
 
 Each of the paper's claims gets a verdict computed from the recorded results - *reproduced*, *not
 reproduced*, *inconclusive* (a paired-bootstrap interval crosses 0: ``portraitlib.stats``) or *not
@@ -17,11 +17,12 @@ from portraitlib.cache import atomic_write_bytes
 from portraitlib.agilegan3d.claims import Claim
 from portraitlib.stats import Verdict
 from portraitlib.evaluation import PAPER_TABLE2
+from portraitlib.freestyle3d.claims import report_claims as freestyle_claims
 from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
-             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations")
+             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d")
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
 INCONCLUSIVE = "inconclusive"
 BY_INTERVALS = {Verdict.HOLDS: REPRODUCED, Verdict.FAILS: NOT_REPRODUCED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
@@ -193,6 +194,10 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      "as pose augmentation of the dual discriminator's conditioning. The paired-vs-estimated "
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
         out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
+
+    if "09_free_style_3d" in v:
+        out += [(title, NOT_TESTABLE if verdict is None else BY_INTERVALS[verdict], text)
+                for title, verdict, text in freestyle_claims(v["09_free_style_3d"])]
 
     out.append(("User study, FID at 512 px, the official EG3D/StyleGAN2 weights", NOT_TESTABLE,
                 "The mini profile trains every network on a 2-core CPU on a synthetic head world; the official "

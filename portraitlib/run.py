@@ -7,7 +7,8 @@
     python -m portraitlib.run --profile mini --device auto  # on the first GPU torch finds
     python -m portraitlib.run --profile paper --check    # what the profile needs on disk (exit 2: missing)
 
-Executed notebooks go to ``reports/<profile>/notebooks/``. A notebook is skipped when its
+Executed notebooks go to ``reports/<profile>/notebooks/``, and ``report.md`` is written anew
+after a run in which a notebook ran and none failed. A notebook is skipped when its
 result JSON exists and its run stamp matches the profile, seed and code version (library,
 params and the notebook's own cells). The run stops at the first failing notebook.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from portraitlib import inventory
+from portraitlib import inventory, report
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.distributed import is_writer, rank
 from portraitlib.paths import CACHE_ENV, PROFILES_ENV, REPORTS_ENV, notebooks_dir, reports_dir
@@ -149,6 +150,8 @@ def run_study(*, profile: str, seed: int | None = None, only: str | None = None,
                            json.dumps(stamp, sort_keys=True).encode())
         outcomes.append(Outcome(notebook, "ran", seconds))
         tqdm.write(f"ran   {notebook.name} in {seconds:.1f} s")
+    if is_writer() and any(o.status == "ran" for o in outcomes) and not any(o.status == "failed" for o in outcomes):
+        tqdm.write(f"report {report.write(profile, folder=reports)}")  # every notebook's results, the last ones too
     return outcomes
 
 

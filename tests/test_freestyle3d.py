@@ -224,3 +224,30 @@ def test_density_nudge_is_multiplicative_or_additive():
         seen[multiplicative] = nudged - base
     assert torch.allclose(seen[True], seen[False] * base, atol=1e-6)  # the same delta drawn: delta * x against delta
     assert seen[False].abs().mean() > 100 * 1e-6
+
+
+def test_report_judges_seed_001_claims_by_their_intervals(tmp_path):
+    import json
+
+    from portraitlib import report, stats
+    from portraitlib.freestyle3d.claims import report_claims
+
+    fixed, random = [0.05, 0.06, 0.04, 0.05], [0.08, 0.09, 0.07, 0.08]
+    alg1 = {"per_style": {"cartoon": {"warping_error": {"fixed": 0.05, "random": 0.08, "renders": 0.03}}},
+            "pooled_fixed_minus_random": stats.paired_bootstrap(fixed, random)}
+    ours, other = torch.tensor([0.30, 0.31, 0.29, 0.30]), torch.tensor([0.25, 0.26, 0.24, 0.25])
+    worse = stats.paired_bootstrap(ours, other)
+    row = {"lpips_vgg_to_truth": 0.3, "clip_score": 0.2, "style_seconds": 120.0}
+    values = {"alg1": alg1, "table1": {"cartoon": {"ours": row, "AgileGAN3D (E + guided G_t)": row}},
+              "table2": {"style": "cartoon", "rows": {"ours": row}},
+              "claims": {"cartoon: ours below AgileGAN3D": worse | {"verdict": stats.below(worse).value},
+                         "ours below w/o I2T": worse | {"verdict": "inconclusive"}}}
+    judged = {title.split(", ")[1].split(":")[0]: verdict for title, verdict, _ in report_claims(values)}
+    assert judged == {"Alg. 1": stats.Verdict.HOLDS, "Table 2": stats.Verdict.INCONCLUSIVE,
+                      "Table 1": stats.Verdict.FAILS}, "fixed noise below, AgileGAN3D closer: as the numbers say"
+    assert "ours 0.300 (CLIP 0.200)" in report_claims(values)[1][2] and "2.0 min" in report_claims(values)[2][2]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "09_free_style_3d.json").write_text(json.dumps({"values": values}))
+    text = report.write("smoke", folder=tmp_path).read_text()
+    assert "Table 1: ours is closer to the truth than the 3D GAN with the editor per view and than AgileGAN3D: " \
+           "**not reproduced**" in text and "Alg. 1: one noise for every view" in text

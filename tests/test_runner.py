@@ -39,6 +39,7 @@ def test_runs_injects_parameters_records_then_skips(tmp_path, notebooks):
     executed = tmp_path / "reports" / "smoke" / "notebooks" / "01_records.ipynb"
     papermill_meta = json.loads(executed.read_text())["metadata"]["papermill"]
     assert papermill_meta["input_path"] == papermill_meta["output_path"] == "01_records.ipynb", "no machine paths"
+    assert (tmp_path / "reports" / "smoke" / "report.md").read_text().startswith("# portraitlib study report: profile `smoke`")
     again = run(["--profile", "smoke", "--seed", "5", "--notebooks-dir", str(notebooks)], tmp_path)
     assert again.returncode == 0 and "1 skipped" in again.stdout
     other_seed = run(["--profile", "smoke", "--seed", "6", "--notebooks-dir", str(notebooks)], tmp_path)
@@ -55,6 +56,7 @@ def test_failure_stops_the_run_and_names_the_notebook(tmp_path, notebooks):
     assert f"notebook failed: {notebooks / '02_raises.ipynb'}" in done.stderr
     assert "fixture failure on purpose" in done.stdout
     assert not (tmp_path / "reports" / "smoke" / "results" / "03_after.json").exists()
+    assert not (tmp_path / "reports" / "smoke" / "report.md").exists(), "no report after a failed run"
 
 
 def test_only_and_from_select_notebooks(tmp_path, notebooks):

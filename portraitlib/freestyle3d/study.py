@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
+import time
 
 import torch
 
@@ -78,6 +79,9 @@ class FewShotSets:
     """(1, 3, R, R) I_f: the frontal view edited from the same n* (I2T's input)."""
     w: torch.Tensor
     """(num_ws, w_dim) the identity's code."""
+    edit_seconds: float
+    """Seconds Alg. 1 took for this set: the fixed-noise edits of the views and of I_f (not the
+    baseline's fresh-noise edits, G's renders or the truth)."""
 
 
 @torch.no_grad()
@@ -100,9 +104,13 @@ def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style:
         n = torch.randn(fewshot.noise_shape(pipe, res), generator=noise_gen)
         common = {"prompt": instruction(style), "negative_prompt": config.negative_prompt, "steps": config.inference_steps,
                   "text_guidance": config.text_guidance, "image_guidance": config.image_guidance}
+        tic = time.perf_counter()
         fixed = fewshot.construct(pipe, renders, noise=n, tau=config.tau, **common)
+        edit_seconds = time.perf_counter() - tic
         frontal = generator3d.render(generator, ws[k:k + 1], frontal_labels(1, device))["image"]
+        tic = time.perf_counter()
         front = fewshot.construct(pipe, frontal, noise=n, tau=config.tau, **common)
+        edit_seconds += time.perf_counter() - tic
         random = fewshot.edit_with_random_noise(pipe, renders, generator=noise_gen, **common)
         truth = None
         if codes is not None:
@@ -111,7 +119,7 @@ def few_shot_sets(pipe, generator: TriPlaneGenerator, z: torch.Tensor, *, style:
             truth = generator3d.resize(truth, res)
         out.append(FewShotSets(angles=angles, renders=renders.cpu(), fixed=fixed.cpu(), random=random.cpu(),
                                depth=view["image_depth"].cpu(), opacity=view["opacity"].cpu(), truth=truth,
-                               front=front.cpu(), w=ws[k].cpu()))
+                               front=front.cpu(), w=ws[k].cpu(), edit_seconds=edit_seconds))
     return out
 
 
