@@ -11,6 +11,7 @@ from typing import Literal
 
 from portraitlib.device import DEVICE_CHOICES
 from portraitlib.errors import ProfileError
+from portraitlib.avatar3d.config import Avatar3DConfig
 from portraitlib.freestyle3d.config import FreeStyleConfig
 from portraitlib.world.config import STYLES, WorldConfig
 
@@ -363,6 +364,8 @@ class Profile:
     """The CLIP of the CLIP scores: the world CLIP, or real weights by path."""
     freestyle: FreeStyleConfig = field(default_factory=FreeStyleConfig)
     """Free-style fast 3D portraits (seed 001): Alg. 1 and its editor (notebook 09)."""
+    avatar3d: Avatar3DConfig = field(default_factory=Avatar3DConfig)
+    """3DAvatarGAN (seed 002): the tri-plane analysis and the camera alignment (notebook 10)."""
 
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:

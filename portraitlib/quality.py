@@ -32,15 +32,23 @@ from portraitlib import cameras, faces
 from portraitlib.look import look_accuracy
 
 
-def face_detection_rate(images: torch.Tensor, *, detect_size: int = 256) -> float:
-    """Fraction of images (N, 3, R, R) in [0, 1] in which MediaPipe finds a face."""
-    found = 0
+def image_landmarks(images: torch.Tensor, *, detect_size: int = 256) -> list[np.ndarray | None]:
+    """MediaPipe Face Mesh landmarks of the first face in each image (N, 3, R, R) in [0, 1], seen
+    bicubically enlarged to ``detect_size``: (478, 3) arrays in units of the image side (x right,
+    y down), None where no face is found."""
+    out = []
     with faces.face_mesh() as mesh:
         for image in images.detach().float().cpu():
             big = F.interpolate(image[None], size=detect_size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
             rgb = (big.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-            found += bool(faces.detect_landmarks(rgb, mesh=mesh))
-    return found / max(len(images), 1)
+            found = faces.detect_landmarks(rgb, mesh=mesh)
+            out.append(found[0] / detect_size if found else None)
+    return out
+
+
+def face_detection_rate(images: torch.Tensor, *, detect_size: int = 256) -> float:
+    """Fraction of images (N, 3, R, R) in [0, 1] in which MediaPipe finds a face."""
+    return sum(m is not None for m in image_landmarks(images, detect_size=detect_size)) / max(len(images), 1)
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ from pathlib import Path
 from portraitlib import gates
 from portraitlib.cache import atomic_write_bytes
 from portraitlib.agilegan3d.claims import Claim
+from portraitlib.avatar3d.claims import report_claims as avatar_claims
 from portraitlib.stats import Verdict
 from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.freestyle3d.claims import report_claims as freestyle_claims
@@ -22,7 +23,7 @@ from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
-             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d")
+             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d", "10_3davatargan")
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
 INCONCLUSIVE = "inconclusive"
 BY_INTERVALS = {Verdict.HOLDS: REPRODUCED, Verdict.FAILS: NOT_REPRODUCED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
@@ -195,9 +196,10 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
         out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
 
-    if "09_free_style_3d" in v:
-        out += [(title, NOT_TESTABLE if verdict is None else BY_INTERVALS[verdict], text)
-                for title, verdict, text in freestyle_claims(v["09_free_style_3d"])]
+    for name, neighbour_claims in (("09_free_style_3d", freestyle_claims), ("10_3davatargan", avatar_claims)):
+        if name in v:
+            out += [(title, BY_INTERVALS[verdict] if isinstance(verdict, Verdict) else _verdict(verdict), text)
+                    for title, verdict, text in neighbour_claims(v[name])]
 
     out.append(("User study, FID at 512 px, the official EG3D/StyleGAN2 weights", NOT_TESTABLE,
                 "The mini profile trains every network on a 2-core CPU on a synthetic head world; the official "

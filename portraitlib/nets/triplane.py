@@ -102,11 +102,13 @@ class TriPlaneGenerator(nn.Module):
     def synthesis(self, ws: torch.Tensor, c: torch.Tensor, *, neural_rendering_resolution: int | None = None,
                   noise_mode: str = "const", generator: torch.Generator | None = None,
                   deterministic: bool = False, return_weights: bool = False,
-                  planes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  planes: torch.Tensor | None = None,
+                  ray_bounds: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
         """Render codes ws (N, 14 or 17, w_dim) from cameras c (N, 25) (rays from each label's
         cam2world and intrinsics). ``planes`` (N, 3, C, H, W), when given, replace the backbone's
         planes of ws (an image-to-triplane network's, free-style 3D); ws then only drive the
-        super-resolution.
+        super-resolution. ``ray_bounds`` (near, far) replace the config's ray_start and ray_end for
+        this call (cameras at another distance from the head, 3DAvatarGAN's camera alignment).
 
         Returns ``image`` (N, 3, R, R), ``image_raw`` (N, 3, r, r), ``image_depth`` (N, 1, r, r), and
         with ``return_weights`` the features (N, C, r, r) and ray weights.
@@ -118,8 +120,9 @@ class TriPlaneGenerator(nn.Module):
         cam2world, intrinsics = cameras.split_labels(c)
         origins, dirs = cameras.rays(cam2world.float(), r, intrinsics=intrinsics.float())
         planes = self.planes(ws, noise_mode=noise_mode) if planes is None else planes
-        out = volume.render_rays(self.field(planes), origins.to(ws), dirs.to(ws), near=self.config.ray_start,
-                                 far=self.config.ray_end, coarse=self.config.coarse_samples,
+        near, far = ray_bounds or (self.config.ray_start, self.config.ray_end)
+        out = volume.render_rays(self.field(planes), origins.to(ws), dirs.to(ws), near=near,
+                                 far=far, coarse=self.config.coarse_samples,
                                  fine=self.config.fine_samples, generator=generator, deterministic=deterministic)
         n = len(ws)
         features = out["features"].permute(0, 2, 1).reshape(n, -1, r, r)

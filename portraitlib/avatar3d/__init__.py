@@ -1,0 +1,9 @@
+"""3DAvatarGAN (seed 002) on the head world (notebook 10, in progress: issue #28).
+
+- :mod:`portraitlib.avatar3d.planes`: which plane holds the head (Sec. 3.4): swap one plane
+  between two heads and measure how far the render and its depth move.
+- :mod:`portraitlib.avatar3d.alignment`: the camera under which G's heads show their face
+  keypoints as a 2D style set does (Sec. 3.1), against a set the world renders with a known shift.
+- :mod:`portraitlib.avatar3d.config`: their settings (``Profile.avatar3d``);
+  :mod:`portraitlib.avatar3d.claims`: the claims as the report states them.
+"""

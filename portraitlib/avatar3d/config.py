@@ -1,0 +1,22 @@
+"""Settings of 3DAvatarGAN (seed 002) on the head world (notebook 10)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Avatar3DConfig:
+    """The tri-plane analysis and the camera alignment (the paper's values where it gives them)."""
+
+    swap_pairs: int = 16
+    """Pairs of G's heads whose planes are swapped (Sec. 3.4)."""
+    swap_yaws: tuple[float, ...] = (-20.0, 0.0, 20.0)
+    """Cameras (yaw, degrees, pitch 0) each swap is rendered from."""
+    shift_radius: float = 1.15
+    """The 2D style set's cameras: orbit radius as a multiple of G's (the truth alignment should find)."""
+    shift_pitch: float = 8.0
+    """The 2D style set's cameras: degrees added to every pitch (the truth alignment should find)."""
+    align_identities: int = 32
+    """Identities in the 2D style set and in G's set the alignment compares (Sec. 3.1)."""
+    align_evaluations: int = 40
+    """Renders of G's set the Nelder-Mead search may make per style."""

@@ -1,0 +1,82 @@
+"""3DAvatarGAN (seed 002): the tri-plane swap measures and the camera alignment's pieces."""
+import numpy as np
+import torch
+
+from portraitlib import cameras
+from portraitlib.avatar3d import alignment, planes
+from portraitlib.device import seeded_build
+from portraitlib.nets import configs
+from portraitlib.nets.triplane import TriPlaneGenerator
+from portraitlib.training.warm3d import frontal_labels
+
+
+def smoke_generator() -> TriPlaneGenerator:
+    with seeded_build(0, "test-avatar3d"):
+        g = TriPlaneGenerator(config=configs.named("smoke"))
+    return g.eval().requires_grad_(False)
+
+
+def test_chamfer_is_zero_on_itself_symmetric_and_nan_when_empty():
+    a, b = torch.rand(20, 3, generator=torch.Generator().manual_seed(0)), torch.rand(30, 3)
+    assert planes.chamfer(a, a).item() == 0
+    assert torch.isclose(planes.chamfer(a, b), planes.chamfer(b, a))
+    grid = torch.stack([torch.arange(10.0), torch.zeros(10), torch.zeros(10)], 1)  # points 1 apart
+    assert torch.isclose(planes.chamfer(grid, grid + torch.tensor([0.1, 0, 0])), torch.tensor(0.1), atol=1e-6)
+    assert planes.chamfer(a, torch.zeros(0, 3)).isnan()
+
+
+def test_depth_points_lie_on_the_rays_at_their_depth():
+    labels = cameras.labels_from_angles(torch.tensor([0.0]), torch.tensor([0.0]))
+    depth, opacity = torch.full((1, 1, 4, 4), 2.0), torch.ones(1, 1, 4, 4)
+    opacity[0, 0, 0, 0] = 0  # a pixel that shows no head
+    (points,) = planes.depth_points(depth, opacity, labels)
+    origin = cameras.split_labels(labels)[0][0, :3, 3]
+    assert points.shape == (15, 3)
+    assert torch.allclose((points - origin).norm(dim=1), torch.full((15,), 2.0), atol=1e-5)
+
+
+def test_swapping_planes_between_a_head_and_itself_moves_nothing_and_renders_both_heads():
+    g = smoke_generator()
+    ws = g.mapping(torch.randn(4, g.config.z_dim, generator=torch.Generator().manual_seed(1)), frontal_labels(4, "cpu"))
+    labels = cameras.labels_from_angles(torch.tensor([0.0, 20.0]), torch.zeros(2))
+    same = planes.swap_planes(g, ws[:2], ws[:2], labels)
+    assert same["image"].shape == (3, 2, 2) and same["image"].abs().max() < 1e-5
+    moved = planes.swap_planes(g, ws[:2], ws[2:], labels)
+    assert moved["raw"].shape == (5, 2, 2, 3, 16, 16) and moved["depth_map"].shape == (5, 2, 2, 1, 16, 16)
+    own_b = g.synthesis(ws[2:].repeat_interleave(2, 0), labels.repeat(2, 1), deterministic=True)["image_raw"]
+    assert torch.allclose(moved["raw"][1].flatten(0, 1), ((own_b + 1) / 2).clamp(0, 1), atol=1e-5)
+    assert (moved["image"] > 0).all(), "a different plane changes the render"
+
+
+def test_camera_moves_the_orbit_and_the_ray_bounds_with_it():
+    camera = alignment.Camera(radius=cameras.RADIUS * 1.15, pitch=8.0)
+    angles = torch.tensor([[0.0, 0.0, 0.0], [20.0, -5.0, 0.0]])
+    seen = cameras.angles_from_labels(camera.labels(angles))
+    assert torch.allclose(seen[:, :2], angles[:, :2] + torch.tensor([0.0, 8.0]), atol=1e-3)
+    origins = camera.cam2world(angles)[:, :3, 3]
+    assert torch.allclose(origins.norm(dim=1), torch.full((2,), camera.radius), atol=1e-4)
+    near, far = camera.ray_bounds(configs.named("mini"))
+    assert np.isclose(near - configs.named("mini").ray_start, camera.radius - cameras.RADIUS) and far - near > 0
+
+
+def test_layout_distance_needs_faces_in_half_the_images():
+    target = np.zeros((len(alignment.KEYPOINTS), 2))
+    near = alignment.Layout(layout=np.full_like(target, 0.1), found=0.5)
+    assert np.isclose(alignment.layout_distance(near, target), 0.02)
+    assert alignment.layout_distance(alignment.Layout(layout=target, found=0.4), target) == 1.0
+
+
+def test_report_claims_follow_the_recorded_numbers():
+    from portraitlib import stats
+    from portraitlib.avatar3d.claims import report_claims
+
+    below = stats.paired_bootstrap([0.2, 0.3, 0.25], [0.8, 0.9, 0.85])
+    planes_ = {"image": {"front (x, y)": 0.85, "(x, z)": 0.25}, "pairs_measured": 3,
+               "claims": {"image: (x, z) below the front plane": below | {"verdict": stats.below(below).value}}}
+    row = {"radius": 3.08, "pitch": 7.9, "radius_error": -0.008, "pitch_error_deg": -0.1}
+    far = row | {"pitch": 17.0, "pitch_error_deg": 9.0}
+    alignment_ = {"truth": {"radius": 3.105, "pitch": 8.0}, "start": {"radius": 2.7, "pitch": 0.0},
+                  "per_look": {"real": row, "cartoon": far}}
+    (_, plane_verdict, plane_text), (_, aligned, text) = report_claims({"planes": planes_, "alignment": alignment_})
+    assert plane_verdict is stats.Verdict.HOLDS and "front (x, y) 85%" in plane_text
+    assert aligned is False and "for 1 of 2 looks" in text, "cartoon's pitch is further from the truth than G's own"
