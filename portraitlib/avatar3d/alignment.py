@@ -29,6 +29,7 @@ import torch
 from scipy.optimize import minimize
 
 from portraitlib import cameras
+from portraitlib.nets.configs import TriPlaneConfig
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.quality import image_landmarks
 from portraitlib.training.warm3d import frontal_labels
@@ -56,7 +57,7 @@ class Camera:
         """(N, 25) camera labels of yaw and pitch ``angles`` (N, >= 2) under this camera."""
         return cameras.make_labels(self.cam2world(angles))
 
-    def ray_bounds(self, config) -> tuple[float, float]:
+    def ray_bounds(self, config: TriPlaneConfig) -> tuple[float, float]:
         """G's (near, far) along each ray (its config's ``ray_start``, ``ray_end``), moved with the radius."""
         return config.ray_start + self.radius - cameras.RADIUS, config.ray_end + self.radius - cameras.RADIUS
 
