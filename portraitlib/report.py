@@ -196,7 +196,8 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
         out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
 
-    for name, neighbour_claims in (("09_free_style_3d", freestyle_claims), ("10_3davatargan", avatar_claims)):
+    neighbours = (("09_free_style_3d", freestyle_claims), ("10_3davatargan", lambda x: avatar_claims(x, small=small)))
+    for name, neighbour_claims in neighbours:
         if name in v:
             out += [(title, BY_INTERVALS[verdict] if isinstance(verdict, Verdict) else _verdict(verdict), text)
                     for title, verdict, text in neighbour_claims(v[name])]

@@ -1,6 +1,6 @@
 """The claims of 3DAvatarGAN (seed 002) as notebook 10 records them, for the report.
 
-    for title, verdict, text in report_claims(values["10_3davatargan"]):
+    for title, verdict, text in report_claims(values["10_3davatargan"], small=True):
         ...  # verdict: a stats.Verdict (paired intervals), a bool (a direction), or None (not tested)
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from portraitlib import stats
 
 
-def _planes(planes: dict) -> tuple[str, stats.Verdict | None, str]:
+def _planes(planes: dict, *, small: bool) -> tuple[str, stats.Verdict | None, str]:
     claims = planes.get("claims", {})
     verdict = stats.every(stats.Verdict(c["verdict"]) for c in claims.values()) if claims else None
     moved = "; ".join(f"{kind}: " + ", ".join(f"{name} {value:.0%}" for name, value in planes[kind].items())
@@ -18,6 +18,11 @@ def _planes(planes: dict) -> tuple[str, stats.Verdict | None, str]:
             f"(mean over {planes.get('pairs_measured', 0)} pairs): {moved or 'no pair rendered a head'}. The paper "
             f"(official FFHQ EG3D): front plane 80-90%, the others 20-30%."
             + (f" Paired differences (other plane - front) over pairs: {listed}." if listed else ""))
+    if small and verdict is not None and verdict is not stats.Verdict.HOLDS:
+        text += (" Why, likely: this profile's G_world is not trained as EG3D is (rendered regression, a direct "
+                 "linear path from w to all three planes, and the corrected layout whose third plane is (y, z), "
+                 "where the official weights have (z, x), a transposed copy of (x, z)); the paper profile "
+                 "measures the official weights.")
     return "3DAvatarGAN (seed 002), Sec. 3.4: the front tri-plane carries most of the head", verdict, text
 
 
@@ -35,11 +40,12 @@ def _alignment(alignment: dict) -> tuple[str, bool | None, str]:
             all(closer.values()) if rows else None, text)
 
 
-def report_claims(values: dict) -> list[tuple[str, stats.Verdict | bool | None, str]]:
-    """(title, verdict, paragraph) of each seed-002 claim notebook 10 recorded (``values``: its results)."""
+def report_claims(values: dict, *, small: bool = True) -> list[tuple[str, stats.Verdict | bool | None, str]]:
+    """(title, verdict, paragraph) of each seed-002 claim notebook 10 recorded (``values``: its
+    results); ``small``: a profile that trains on the world (its reasons are stated)."""
     out = []
     if values.get("planes"):
-        out.append(_planes(values["planes"]))
+        out.append(_planes(values["planes"], small=small))
     if "alignment" in values:
         out.append(_alignment(values["alignment"]))
     return out
