@@ -9,6 +9,7 @@ profile's budget gives (stated as reasons, not as excuses: the numbers stand as 
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
-             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d", "10_3davatargan")
+             "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d",
+             "10_3davatargan")
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
 INCONCLUSIVE = "inconclusive"
 BY_INTERVALS = {Verdict.HOLDS: REPRODUCED, Verdict.FAILS: NOT_REPRODUCED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
@@ -196,7 +198,7 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
         out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
 
-    neighbours = (("09_free_style_3d", freestyle_claims), ("10_3davatargan", lambda x: avatar_claims(x, small=small)))
+    neighbours = (("09_free_style_3d", freestyle_claims), ("10_3davatargan", functools.partial(avatar_claims, small=small)))
     for name, neighbour_claims in neighbours:
         if name in v:
             out += [(title, BY_INTERVALS[verdict] if isinstance(verdict, Verdict) else _verdict(verdict), text)

@@ -39,7 +39,7 @@ def chamfer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Symmetric mean nearest-point distance between point sets a (P, 3) and b (Q, 3); NaN when
     either is empty (a render with no opaque pixel)."""
     if not len(a) or not len(b):
-        return torch.tensor(float("nan"))
+        return a.new_tensor(float("nan"))  # on the points' device, stacked with the others
     d = torch.cdist(a, b)
     return (d.min(1).values.mean() + d.min(0).values.mean()) / 2
 
