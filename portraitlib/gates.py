@@ -29,6 +29,8 @@ class Stage(str, Enum):
     """Notebook 09: the editor's fixed-noise edits of a 3D GAN identity's views, one look per style."""
     FREESTYLE_I2T = "free-style 3D: I2T renders G*(I_f, v)"
     """Notebook 09: the fine-tuned I2T's renders of held-out identities at held-out cameras, one look per style."""
+    AVATAR_VIEWS = "3DAvatarGAN: G_t views of held-out identities"
+    """Notebook 10: the adapted G_t's renders of held-out identities at the 2D set's cameras, one look per style."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ GATES: dict[Stage, tuple[Gate, ...]] = {
     Stage.OURS_VIEWS: LOOK_STAGE_GATES,
     Stage.FREESTYLE_SET: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
     Stage.FREESTYLE_I2T: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
+    Stage.AVATAR_VIEWS: LOOK_STAGE_GATES,
 }
-"""The gates of issue #26 (held-out identities), unchanged since #19; free-style 3D's of issue #27."""
+"""The gates of issue #26 (held-out identities), unchanged since #19; free-style 3D's of issue #27;
+3DAvatarGAN's of issue #28."""
 
 
 @dataclass(frozen=True)

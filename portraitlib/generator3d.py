@@ -74,16 +74,18 @@ def at_resolution(data: StudyImages, size: int) -> StudyImages:
 
 @torch.no_grad()
 def render(generator: TriPlaneGenerator, ws: torch.Tensor, labels: torch.Tensor, *, batch: int = 32,
-           weights: bool = False, neural_rendering_resolution: int | None = None) -> dict[str, torch.Tensor]:
+           weights: bool = False, neural_rendering_resolution: int | None = None,
+           ray_bounds: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """Deterministic renders of codes ws (N, num_ws, w_dim) at cameras (N, 25), in batches:
     ``image`` in [0, 1] (N, 3, R, R), ``image_raw``, ``image_depth`` and, with ``weights``, the
-    ``opacity`` (N, 1, r, r); r is G's neural rendering resolution unless given. On G's device."""
+    ``opacity`` (N, 1, r, r); r is G's neural rendering resolution unless given, the rays' (near,
+    far) G's config's unless ``ray_bounds`` (cameras at another distance). On G's device."""
     device = device_of(generator)
     ws, labels = ws.to(device), labels.to(device)
     parts = []
     for i in range(0, len(ws), batch):
         out = generator.synthesis(ws[i:i + batch], labels[i:i + batch], deterministic=True, return_weights=weights,
-                                  neural_rendering_resolution=neural_rendering_resolution)
+                                  neural_rendering_resolution=neural_rendering_resolution, ray_bounds=ray_bounds)
         part = {"image": ((out["image"] + 1) / 2).clamp(0, 1), "image_raw": ((out["image_raw"] + 1) / 2).clamp(0, 1),
                 "image_depth": out["image_depth"]}
         if weights:

@@ -365,7 +365,7 @@ class Profile:
     freestyle: FreeStyleConfig = field(default_factory=FreeStyleConfig)
     """Free-style fast 3D portraits (seed 001): Alg. 1 and its editor (notebook 09)."""
     avatar3d: Avatar3DConfig = field(default_factory=Avatar3DConfig)
-    """3DAvatarGAN (seed 002): the tri-plane analysis and the camera alignment (notebook 10)."""
+    """3DAvatarGAN (seed 002): the tri-plane analysis, the camera alignment and the adaptation runs (notebook 10)."""
 
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:

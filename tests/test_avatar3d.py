@@ -1,5 +1,6 @@
 """3DAvatarGAN (seed 002): the tri-plane swap measures and the camera alignment's pieces."""
 import numpy as np
+import pytest
 import torch
 
 from portraitlib import cameras
@@ -80,3 +81,85 @@ def test_report_claims_follow_the_recorded_numbers():
     (_, plane_verdict, plane_text), (_, aligned, text) = report_claims({"planes": planes_, "alignment": alignment_})
     assert plane_verdict is stats.Verdict.HOLDS and "front (x, y) 85%" in plane_text
     assert aligned is False and "for 1 of 2 looks" in text, "cartoon's pitch is further from the truth than G's own"
+
+
+def test_texture_regulariser_is_zero_for_g_itself_and_grows_with_a_changed_style_layer():
+    from portraitlib.avatar3d.regularisers import Regularisers, texture_layers
+
+    source, target = smoke_generator(), smoke_generator()
+    names = texture_layers(target)
+    assert names and all(n.startswith(("superresolution.", "backbone.synthesis.b16.")) for n in names)
+    assert not any(n.startswith("backbone.synthesis.b8.") for n in names), "coarse blocks are geometry"
+    reg = Regularisers(source=source, target=target, texture=1.0, depth=0.0)
+    ws = target.mapping(torch.randn(3, target.config.z_dim, generator=torch.Generator().manual_seed(2)),
+                        frontal_labels(3, "cpu"))
+    assert reg.style_change(ws).abs().max() == 0
+    with torch.no_grad():
+        next(iter(names.values())).bias.add_(0.5)
+    assert (reg.style_change(ws) > 0).all()
+    with pytest.raises(ValueError, match="never negative"):
+        Regularisers(source=source, target=target, texture=-1.0, depth=0.0)
+
+
+def test_depth_regulariser_is_zero_for_a_flat_map_and_lower_for_more_relief():
+    from portraitlib.avatar3d.regularisers import depth_flatness
+
+    flat = torch.full((1, 1, 8, 8), 2.7)
+    bumpy = flat.clone()
+    bumpy[..., 2:6, 2:6] -= 0.2
+    deeper = flat.clone()
+    deeper[..., 2:6, 2:6] -= 0.4
+    values = depth_flatness(torch.cat([flat, bumpy, deeper]))
+    assert values[0].abs() < 1e-6 and values[0] > values[1] > values[2]
+
+
+def test_depth_scores_of_g_against_its_own_depth_are_exact():
+    from portraitlib.avatar3d.transfer import depth_scores
+
+    g = smoke_generator()
+    camera = alignment.Camera(radius=cameras.RADIUS * 1.1, pitch=4.0)
+    angles = torch.tensor([[0.0, 0.0, 0.0], [15.0, -5.0, 0.0]])
+    latents = torch.randn(2, 6, generator=torch.Generator().manual_seed(3))
+    own = alignment.StyleSet(images=torch.zeros(2, 3, 16, 16), depth=torch.zeros(2, 1, 16, 16),
+                             mask=torch.ones(2, 1, 16, 16), latents=latents, angles=angles, camera=camera)
+    scores = depth_scores(g, own)
+    truth = alignment.StyleSet(**{**own.__dict__, "depth": scores["depth"]})
+    exact = depth_scores(g, truth)
+    assert exact["depth_error"].abs().max() < 1e-5 and torch.allclose(exact["relief"], torch.ones(2), atol=1e-4)
+    assert exact["images"].shape == (2, 3, 32, 32)
+    shifted = depth_scores(g, alignment.StyleSet(**{**own.__dict__, "depth": scores["depth"] + 0.1}))
+    assert torch.allclose(shifted["depth_error"], torch.full((2,), 0.1), atol=1e-4)
+
+
+def test_camera_sources_hold_each_sources_cameras():
+    from portraitlib.avatar3d.transfer import CameraSource, camera_sources
+
+    truth = alignment.Camera(radius=cameras.RADIUS * 1.15, pitch=8.0)
+    angles = torch.tensor([[0.0, 0.0, 0.0], [20.0, 5.0, 0.0]])
+    sset = alignment.StyleSet(images=torch.zeros(2, 3, 8, 8), depth=torch.zeros(2, 1, 8, 8), mask=torch.ones(2, 1, 8, 8),
+                              latents=torch.zeros(2, 4), angles=angles, camera=truth)
+    found = alignment.Camera(radius=3.0, pitch=7.0)
+    estimated = cameras.labels_from_angles(torch.tensor([1.0, 19.0]), torch.tensor([0.0, 4.0]))
+    config = configs.named("smoke")
+    sources = camera_sources(sset, aligned=found, poses=angles[:1], estimated=estimated, config=config)
+    assert torch.equal(sources[CameraSource.TRUTH].fakes, sset.labels())
+    assert torch.equal(sources[CameraSource.TRUTH].reals, sset.labels())
+    assert sources[CameraSource.ALIGNED].reals is None and sources[CameraSource.DEFAULT].reals is None
+    assert torch.allclose(sources[CameraSource.ALIGNED].fakes, found.labels(angles[:1]))
+    assert sources[CameraSource.ALIGNED].ray_bounds == found.ray_bounds(config)
+    assert torch.equal(sources[CameraSource.ESTIMATED].reals, estimated)
+    with pytest.raises(ValueError, match="1 estimated cameras for 2 images"):
+        camera_sources(sset, aligned=found, poses=angles, estimated=estimated[:1], config=config)
+
+
+def test_report_states_the_adaptation_runs_and_their_verdicts():
+    from portraitlib import stats
+    from portraitlib.avatar3d.claims import report_claims
+
+    flat = stats.paired_bootstrap([0.5, 0.6, 0.55], [0.9, 1.0, 0.95])
+    row = {"lpips_vgg_to_truth": 0.2, "depth_error": 0.05, "relief": 0.9}
+    values = {"adaptation": {"anime": {"3DAvatarGAN": row, "naive fine-tuning": row | {"relief": 0.5}}},
+              "adaptation_claims": {"naive fine-tuning flattens": flat | {"verdict": stats.below(flat).value}}}
+    ((title, verdict, text),) = report_claims(values)
+    assert "Sec. 3.2" in title and verdict is stats.Verdict.HOLDS
+    assert "anime naive fine-tuning: LPIPS 0.200, depth error 0.050, relief 0.50" in text and "holds (-0.4000" in text

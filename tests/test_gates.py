@@ -36,7 +36,7 @@ def test_a_recorded_stage_without_the_measure_is_not_met():
     ("01_style_prior", "gates.Stage.S_WORLD.value"), ("01_style_prior", "gates.Stage.X_S.value"),
     ("02_eg3d_prior", "gates.Stage.G_WORLD.value"),
     ("04_encoder", 'f"W+ encoder {name}: G(E(x)) at the photo\'s camera"'),
-    ("05_guided_transfer", 'f"{title}: G_t(E(x)) views"')])
+    ("05_guided_transfer", 'f"{title}: G_t(E(x)) views"'), ("10_3davatargan", "Stage.AVATAR_VIEWS.value")])
 def test_notebooks_record_the_gated_stages(notebook, written):
     source = "\n".join(c.source for c in nbformat.read(notebooks_dir() / f"{notebook}.ipynb", as_version=4).cells)
     assert written in source

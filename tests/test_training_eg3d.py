@@ -84,3 +84,43 @@ def test_bf16_is_a_cuda_switch_that_leaves_cpu_runs_unchanged(data):
     (plain, _), _, _ = run(data, 2)
     (switched, _), _, _ = run(data, 2, bf16=True)
     assert torch.equal(flat(plain), flat(switched))
+
+
+
+class SpyD(torch.nn.Module):
+    """D that records the labels it is shown."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.d, self.shown = d, []
+
+    def forward(self, img, c, **kwargs):
+        self.shown.append(c.detach().clone())
+        return self.d(img, c, **kwargs)
+
+
+def test_an_unconditional_d_sees_zero_labels_and_fakes_use_their_own_cameras(data):
+    """3DAvatarGAN's settings: D is shown only zero labels, G renders at ``fake_labels`` within
+    ``ray_bounds``, and the regulariser is added to G's loss of the step's fakes."""
+    images, labels = data
+    torch.manual_seed(7)
+    G, D = TriPlaneGenerator(config=configs.SMOKE), SpyD(D_CONFIG.build())
+    fake_labels = cameras.labels_from_angles(torch.full((3,), 10.0), torch.zeros(3))
+    seen_fakes = []
+
+    def regulariser(fake, ws):
+        seen_fakes.append((tuple(fake["image_depth"].shape), tuple(ws.shape)))
+        return fake["image_depth"].mean() * 0
+
+    settings = Train3DSettings(steps=2, batch=2, r1_every=2, density_every=0, d_conditioned=False,
+                               ray_bounds=(2.0, 3.5))
+    _, log = train_3d(G, D, images, labels, settings=settings, seed=0, fake_labels=fake_labels,
+                      regulariser=regulariser)
+    assert D.shown and all(c.abs().max() == 0 for c in D.shown)
+    assert len(seen_fakes) == 2 and seen_fakes[0][0] == (2, 1, 16, 16) and len(log["regulariser"]) == 2
+    D.shown.clear()
+    conditioned = Train3DSettings(steps=1, batch=2, r1_every=2, density_every=0, swap_probability=0)
+    train_3d(G, D, images, labels, settings=conditioned, seed=0, fake_labels=fake_labels)
+    shown = torch.cat(D.shown)
+    assert (shown == fake_labels[0]).all(1).any(), "a conditioned D sees the fakes' own cameras"
+    assert (shown != fake_labels[0]).any(1).any(), "... and the reals' labels"

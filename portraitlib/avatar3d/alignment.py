@@ -26,9 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.optimize import minimize
 
 from portraitlib import cameras
+from portraitlib.generator3d import render
 from portraitlib.nets.configs import TriPlaneConfig
 from portraitlib.nets.triplane import TriPlaneGenerator
 from portraitlib.quality import image_landmarks
@@ -77,15 +79,48 @@ class Layout:
     """Fraction of the images with a face."""
 
 
+@dataclass(frozen=True)
+class StyleSet:
+    """A 2D style set the world renders: identities in one look under one camera, with the truth."""
+
+    images: torch.Tensor
+    """(N, 3, R, R) in [0, 1]."""
+    depth: torch.Tensor
+    """(N, 1, R, R) the true ray distance (the world's far plane on the background)."""
+    mask: torch.Tensor
+    """(N, 1, R, R) in [0, 1]: the head's coverage of each pixel."""
+    latents: torch.Tensor
+    """(N, D) the identities' latents."""
+    angles: torch.Tensor
+    """(N, 3) yaw, pitch, roll (degrees) before the camera's shift."""
+    camera: Camera
+    """The camera the set is seen through (its truth; unknown to the methods)."""
+
+    def labels(self) -> torch.Tensor:
+        """(N, 25) the true camera labels."""
+        return self.camera.labels(self.angles)
+
+    def codes(self, z_dim: int) -> torch.Tensor:
+        """(N, z_dim) G_world's z of the identities: the latent, the median scene, zeros beyond."""
+        return torch.cat([self.latents, torch.zeros(len(self.latents), z_dim - self.latents.shape[1])], 1)
+
+
 @torch.no_grad()
 def world_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, camera: Camera, config: WorldConfig,
-              batch: int = 64) -> torch.Tensor:
-    """The world's renders (N, 3, R, R) in [0, 1] of identities ``latents`` (N, D) in ``look`` at
-    ``angles`` (N, 3) under ``camera``: a 2D style set whose cameras differ from G's by a known shift."""
+              resolution: int | None = None, batch: int = 64) -> StyleSet:
+    """The world's renders of identities ``latents`` (N, D) in ``look`` at ``angles`` (N, 3) under
+    ``camera`` (a 2D style set whose cameras differ from G's by a known shift), resized to
+    ``resolution`` (default: the world's image size)."""
     c2w = camera.cam2world(angles)
-    return torch.cat([world_render(params_from_latent(latents[i:i + batch]), c2w[i:i + batch], resolution=config.image_size,
-                                   style=get_style(look), supersample=config.supersample, steps=config.trace_steps).rgb
-                      for i in range(0, len(latents), batch)])
+    parts = [world_render(params_from_latent(latents[i:i + batch]), c2w[i:i + batch], resolution=config.image_size,
+                          style=get_style(look), supersample=config.supersample, steps=config.trace_steps)
+             for i in range(0, len(latents), batch)]
+    size = resolution or config.image_size
+    out = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("rgb", "depth", "mask")}
+    if size != config.image_size:
+        out = {name: F.interpolate(x, size=(size, size), mode="area") for name, x in out.items()}
+    return StyleSet(images=out["rgb"], depth=out["depth"], mask=out["mask"], latents=latents, angles=angles,
+                    camera=camera)
 
 
 def keypoint_layout(images: torch.Tensor) -> Layout:
@@ -109,10 +144,8 @@ def renders(generator: TriPlaneGenerator, z: torch.Tensor, angles: torch.Tensor,
     its ray bounds moved with the radius (the mapping sees the frontal label: only the camera moves)."""
     device = next(generator.parameters()).device
     ws = generator.mapping(z.to(device), frontal_labels(len(z), device))
-    labels, bounds = camera.labels(angles).to(device), camera.ray_bounds(generator.config)
-    return torch.cat([generator.synthesis(ws[i:i + batch], labels[i:i + batch], deterministic=True,
-                                          ray_bounds=bounds)["image"].add(1).div(2).clamp(0, 1).cpu()
-                      for i in range(0, len(ws), batch)])
+    return render(generator, ws, camera.labels(angles), batch=batch,
+                  ray_bounds=camera.ray_bounds(generator.config))["image"].cpu()
 
 
 def align(generator: TriPlaneGenerator, z: torch.Tensor, angles: torch.Tensor, *, target: np.ndarray,

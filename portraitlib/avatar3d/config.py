@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Avatar3DConfig:
-    """The tri-plane analysis and the camera alignment (the paper's values where it gives them)."""
+    """The tri-plane analysis, the camera alignment and the adaptation runs (the paper's values
+    where it gives them; the runs' length and lr are the study's ``transfer`` settings)."""
 
     swap_pairs: int = 16
     """Pairs of G's heads whose planes are swapped (Sec. 3.4)."""
@@ -20,3 +21,9 @@ class Avatar3DConfig:
     """Identities in the 2D style set and in G's set the alignment compares (Sec. 3.1)."""
     align_evaluations: int = 40
     """Renders of G's set the Nelder-Mead search may make per style."""
+    train_identities: int = 512
+    """Identities (one view each) in each style's 2D training set (the paper: 100K samples of the 2D GAN)."""
+    test_identities: int = 32
+    """Held-out identities each adapted G_t is scored on, at the 2D set's true cameras."""
+    steps: int | None = None
+    """Steps of each adaptation run; None: the study's ``transfer.steps`` (AgileGAN3D's runs)."""

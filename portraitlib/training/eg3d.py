@@ -47,6 +47,11 @@ class Train3DSettings(GANSettings):
     """G steps between density regularisations (0: never)."""
     keep_best: bool = True
     """Return the best-scoring EMA weights (early stopping); False: the last, the scores only logged."""
+    d_conditioned: bool = True
+    """D sees each image's camera label (EG3D); False: every label D sees is zeros, an unconditional
+    dual discriminator (3DAvatarGAN)."""
+    ray_bounds: tuple[float, float] | None = None
+    """The fakes' (near, far) along each ray; None: G's config's (cameras at another distance)."""
 
 
 def raw_like(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -60,27 +65,34 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
              evaluate: Callable[[TriPlaneGenerator], float] | None = None, checkpoint: Path | None = None,
              latents: Callable[[int, torch.Generator], torch.Tensor] | None = None,
              guide: Callable[[TriPlaneGenerator, torch.Generator], torch.Tensor] | None = None,
+             fake_labels: torch.Tensor | None = None,
+             regulariser: Callable[[dict, torch.Tensor], torch.Tensor] | None = None,
              progress: str | None = None) -> tuple[TriPlaneGenerator, dict]:
     """Train on images (N, 3, R, R) in [0, 1] with camera labels (N, 25), on any device (batches
     move to the networks'). ``latents(n, rng)``, if given, draws the fakes' z (n, z_dim) instead of
     the Gaussian prior. ``guide(G, rng)``, if given, is a further loss of G added at every G step
-    (AgileGAN3D's L_guide). Returns the EMA generator and the log (``d_loss``, ``g_loss``, ``r1``,
-    ``density``, ``guide`` per step; ``eval`` [step, score]; ``best_step``)."""
+    (AgileGAN3D's L_guide). ``fake_labels`` (M, 25), if given, are the cameras fakes are rendered
+    at (default: ``labels``); ``regulariser(fake, ws)``, if given, a further loss of G's fakes of the
+    G step (their render dict and codes; 3DAvatarGAN's R(Delta s) and R(D)). Returns the EMA
+    generator and the log (``d_loss``, ``g_loss``, ``r1``, ``density``, ``guide``, ``regulariser``
+    per step; ``eval`` [step, score]; ``best_step``)."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     core = GANCore.of(generator, discriminator, settings, seed=seed, evaluate=evaluate, checkpoint=checkpoint,
-                      log_keys=("d_loss", "g_loss", "r1", "density", "guide"))
+                      log_keys=("d_loss", "g_loss", "r1", "density", "guide", "regulariser"))
     rng, device = core.rng, core.device
     raw_res = generator.config.neural_rendering_resolution
+    cameras_of_fakes = labels if fake_labels is None else fake_labels
+    seen = (lambda c: c) if settings.d_conditioned else torch.zeros_like  # the labels D is shown
 
     def fakes():
-        c = draw_batch(labels, settings.batch, rng)[0]
+        c = draw_batch(cameras_of_fakes, settings.batch, rng)[0]
         c_cond = swap_conditioning(c, probability=settings.swap_probability, generator=rng)
         z = (latents(settings.batch, rng) if latents is not None
              else torch.randn(settings.batch, generator.config.z_dim, generator=rng, device=device))
         z = shard(z)
         ws = generator.mapping(z, c_cond, update_emas=True)
-        return generator.synthesis(ws, c, noise_mode="random", generator=rng), ws, c
+        return generator.synthesis(ws, c, noise_mode="random", generator=rng, ray_bounds=settings.ray_bounds), ws, c
 
     for step in core.steps(settings.steps, progress=progress):
         sigma = blur_sigma_at(step * settings.batch / 1000, fade_kimg=settings.blur_fade_images / 1000,
@@ -95,20 +107,22 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         with torch.no_grad(), core.autocast():
             fake, _, fake_c = fakes()
         with core.autocast():
-            d_loss = nonsaturating_d(discriminator(real_imgs, real_c, blur_sigma=sigma),
-                                     discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c,
+            d_loss = nonsaturating_d(discriminator(real_imgs, seen(real_c), blur_sigma=sigma),
+                                     discriminator({k: fake[k] for k in ("image", "image_raw")}, seen(fake_c),
                                                    blur_sigma=sigma))
         r1 = core.zero()
         if step % settings.r1_every == 0:
             leaves = {k: v.detach().requires_grad_(True) for k, v in real_imgs.items()}
-            r1 = r1_penalty(discriminator(leaves, real_c, blur_sigma=sigma), list(leaves.values()))
+            r1 = r1_penalty(discriminator(leaves, seen(real_c), blur_sigma=sigma), list(leaves.values()))
             d_loss = d_loss + r1 * (settings.r1_gamma / 2) * settings.r1_every
         optimiser_step(core.opt_d, d_loss)
 
         with core.autocast():
             fake, ws, fake_c = fakes()
-            g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, fake_c,
+            g_loss = nonsaturating_g(discriminator({k: fake[k] for k in ("image", "image_raw")}, seen(fake_c),
                                                    blur_sigma=sigma))
+            regular = regulariser(fake, ws) if regulariser is not None else core.zero()
+            g_loss = g_loss + regular
         density = core.zero()
         if settings.density_every and step % settings.density_every == 0:
             planes = generator.planes(ws)
@@ -118,5 +132,6 @@ def train_3d(generator: TriPlaneGenerator, discriminator: DualDiscriminator, ima
         guide_loss = guide(generator, rng) if guide is not None else core.zero()
         g_loss = g_loss + guide_loss
         optimiser_step(core.opt_g, g_loss)
-        core.end_step(step, d_loss=d_loss, g_loss=g_loss, r1=r1, density=density, guide=guide_loss)
+        core.end_step(step, d_loss=d_loss, g_loss=g_loss, r1=r1, density=density, guide=guide_loss,
+                      regulariser=regular)
     return core.finish(keep_best=settings.keep_best)
