@@ -160,6 +160,10 @@ def test_report_states_the_adaptation_runs_and_their_verdicts():
     row = {"lpips_vgg_to_truth": 0.2, "depth_error": 0.05, "relief": 0.9}
     values = {"adaptation": {"anime": {"3DAvatarGAN": row, "naive fine-tuning": row | {"relief": 0.5}}},
               "adaptation_claims": {"naive fine-tuning flattens": flat | {"verdict": stats.below(flat).value}}}
-    ((title, verdict, text),) = report_claims(values)
+    values["adaptation_claims"]["aligned cameras: LPIPS below EG3D's default camera"] = {
+        **flat, "mean": 0.1, "low": 0.05, "high": 0.2, "verdict": stats.Verdict.FAILS.value}
+    (title, verdict, text), (camera_title, camera_verdict, camera_text) = report_claims(values)
     assert "Sec. 3.2" in title and verdict is stats.Verdict.HOLDS
     assert "anime naive fine-tuning: LPIPS 0.200, depth error 0.050, relief 0.50" in text and "holds (-0.4000" in text
+    assert "cameras" in camera_title and camera_verdict is stats.Verdict.FAILS and "fails (+0.1000" in camera_text
+    assert "default camera" not in text, "each comparison is stated under one claim"
