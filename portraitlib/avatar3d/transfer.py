@@ -178,9 +178,9 @@ def depth_scores(generator: TriPlaneGenerator, style_set: StyleSet, *, batch: in
     out = render(generator, ws, labels, batch=batch, ray_bounds=style_set.camera.ray_bounds(generator.config))
     images, depth = out["image"].cpu(), out["image_depth"].float().cpu()
     r = depth.shape[-1]
-    mask = F.interpolate(style_set.mask, size=(r, r), mode="area") > FOREGROUND
-    truth = F.interpolate(style_set.depth * style_set.mask, size=(r, r), mode="area") / F.interpolate(
-        style_set.mask, size=(r, r), mode="area").clamp_min(1e-6)
+    coverage = F.interpolate(style_set.mask, size=(r, r), mode="area")
+    mask = coverage > FOREGROUND
+    truth = F.interpolate(style_set.depth * style_set.mask, size=(r, r), mode="area") / coverage.clamp_min(1e-6)
     truth = torch.where(mask, truth, torch.full_like(truth, float("nan")))
     count = mask.flatten(1).sum(1).clamp_min(1)
 
