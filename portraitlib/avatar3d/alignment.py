@@ -37,6 +37,7 @@ from portraitlib.quality import image_landmarks
 from portraitlib.training.warm3d import frontal_labels
 from portraitlib.world.config import WorldConfig
 from portraitlib.world.identity import params_from_latent
+from portraitlib.world.renderer import Scene
 from portraitlib.world.renderer import render as world_render
 from portraitlib.world.styles import get_style
 
@@ -107,13 +108,16 @@ class StyleSet:
 
 @torch.no_grad()
 def world_set(latents: torch.Tensor, angles: torch.Tensor, *, look: str, camera: Camera, config: WorldConfig,
-              resolution: int | None = None, batch: int = 64) -> StyleSet:
+              resolution: int | None = None, scene: Scene | None = None, batch: int = 64) -> StyleSet:
     """The world's renders of identities ``latents`` (N, D) in ``look`` at ``angles`` (N, 3) under
     ``camera`` (a 2D style set whose cameras differ from G's by a known shift), resized to
-    ``resolution`` (default: the world's image size)."""
+    ``resolution`` (default: the world's image size). ``scene`` (N rows) sets the light and
+    background where the look keeps them (the real look; every style fixes its own); default the
+    studio's."""
     c2w = camera.cam2world(angles)
     parts = [world_render(params_from_latent(latents[i:i + batch]), c2w[i:i + batch], resolution=config.image_size,
-                          style=get_style(look), supersample=config.supersample, steps=config.trace_steps)
+                          style=get_style(look), scene=None if scene is None else scene.index(slice(i, i + batch)),
+                          supersample=config.supersample, steps=config.trace_steps)
              for i in range(0, len(latents), batch)]
     size = resolution or config.image_size
     out = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("rgb", "depth", "mask")}
@@ -129,6 +133,17 @@ def keypoint_layout(images: torch.Tensor) -> Layout:
     if not marks:
         return Layout(layout=np.full((len(KEYPOINTS), 2), np.nan), found=0.0)
     return Layout(layout=np.mean(marks, 0), found=len(marks) / len(images))
+
+
+def landmark_error(images: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per image (N,): the mean distance, in image sides, of the :data:`KEYPOINTS` of ``images``
+    (N, 3, R, R) in [0, 1] from those of ``truth`` (the same heads at the same cameras): the
+    geometry of the face (eye size, nose, jaw) as a face mesh sees it; NaN where either shows no face."""
+    if images.shape != truth.shape:
+        raise ValueError(f"images {tuple(images.shape)} and truth {tuple(truth.shape)} differ in shape")
+    found, true = image_landmarks(images), image_landmarks(truth)
+    return torch.tensor([float(np.linalg.norm(a[list(KEYPOINTS), :2] - b[list(KEYPOINTS), :2], axis=1).mean())
+                         if a is not None and b is not None else float("nan") for a, b in zip(found, true)])
 
 
 def layout_distance(seen: Layout, target: np.ndarray) -> float:

@@ -27,3 +27,13 @@ class Avatar3DConfig:
     """Held-out identities each adapted G_t is scored on, at the 2D set's true cameras."""
     steps: int | None = None
     """Steps of each adaptation run; None: the study's ``transfer.steps`` (AgileGAN3D's runs)."""
+    freeze_plane_head: bool = True
+    """Keep the mini G's direct path from w to the planes (``TriPlaneConfig.plane_head``, not in
+    EG3D) as G_s has it during the adaptation; False: it trains too (on the mini profile its per-texel
+    weights then learn a grid across the heads)."""
+    tps_steps: int | None = None
+    """Steps of each TPS run (Sec. 3.4, after G_t); None: the adaptation's."""
+    tps_grid: int = 4
+    """Control points per side of the TPS's grid on the front plane."""
+    tps_max_offset: float = 0.25
+    """Largest displacement of a control point, as a fraction of the plane's half-width."""

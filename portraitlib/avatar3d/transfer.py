@@ -11,8 +11,10 @@ study's transfer settings: steps, batch, lr, R1). A :class:`Variant` sets what t
 - R(Delta s) and R(D) (:mod:`portraitlib.avatar3d.regularisers`); without both, with the
   unconditional D, it is naive fine-tuning.
 
-Departure, stated: the paper trains D from scratch for ~500K images; at the study's budget (600
-images on the mini profile) D starts from G_world's, its camera input zero when unconditional.
+Departures, stated: the paper trains D from scratch for ~500K images; at the study's budget D
+starts from G_world's, its camera input zero when unconditional. The mini G's direct linear path
+from w to the planes (``plane_head``, not in EG3D) stays frozen (``avatar3d.freeze_plane_head``):
+trained adversarially, its weights of each plane texel move one by one and the heads grow a grid.
 
     runs = {v.name: adapt(ctx, G, D, art, style_set, v, cameras=fakes[v.cameras], style="anime") for v in VARIANTS}
     scores = depth_scores(G_t, test_set)   # per identity: depth error, relief ratio; the renders
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 
 from portraitlib.avatar3d.alignment import Camera, StyleSet
 from portraitlib.avatar3d.regularisers import Regularisers
+from portraitlib.avatar3d.tps import DeformedGenerator, TPSNet
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -38,8 +41,8 @@ from portraitlib.settings import settings_key
 from portraitlib.training.eg3d import Train3DSettings, train_3d
 from portraitlib.training.warm3d import frontal_labels
 
-TEXTURE_WEIGHT, DEPTH_WEIGHT = 0.001, 0.005
-"""The paper's weights of R(Delta s) and R(D)."""
+TEXTURE_WEIGHT, DEPTH_WEIGHT, BENDING_WEIGHT = 0.001, 0.005, 1.0
+"""The paper's weights of R(Delta s), R(D) and R(T_2) (the TPS's bending energy, our reading)."""
 FOREGROUND = 0.99
 """A pixel is the head's when the true render's coverage exceeds this (depth is compared there)."""
 
@@ -124,7 +127,7 @@ def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, p
           progress: bool = True) -> tuple[TriPlaneGenerator, dict]:
     """G_t: G_s (``generator``) and its D fine-tuned on ``style_set`` (images at G's resolution) as
     ``variant`` says; a cached artefact. Returns G_t (frozen) and the
-    artefact (log, seconds). Steps: ``avatar3d.steps``, else ``transfer.steps``."""
+    artefact (G_t's and D's weights, log, seconds). Steps: ``avatar3d.steps``, else ``transfer.steps``."""
     if variant.conditioned and cameras.reals is None:
         raise ValueError(f"a conditioned D needs each image's camera; source {variant.cameras.value} has none")
     tr, cfg = ctx.profile.transfer, generator_config(ctx)
@@ -132,6 +135,7 @@ def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, p
     if style_set.images.shape[-1] != cfg.img_resolution:
         raise ValueError(f"the style set is {style_set.images.shape[-1]} px but G renders {cfg.img_resolution} px")
     key = {"pretrained": pretrained_art["config"], "transfer": settings_key(tr), "steps": steps, "style": style,
+           "freeze_plane_head": ctx.profile.avatar3d.freeze_plane_head,
            "variant": dataclasses.asdict(variant), "set": _digest(style_set.images),
            "cameras": _digest(cameras.fakes) + ("" if cameras.reals is None else _digest(cameras.reals)),
            "ray_bounds": list(cameras.ray_bounds), "regularisers": [TEXTURE_WEIGHT, DEPTH_WEIGHT],
@@ -144,6 +148,8 @@ def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, p
         g.load_state_dict(generator.state_dict())
         d.load_state_dict(discriminator.state_dict())
         g.requires_grad_(True)
+        if ctx.profile.avatar3d.freeze_plane_head and g.config.plane_head:
+            g.backbone.plane_head.requires_grad_(False)
         reg = (Regularisers(source=generator, target=g, texture=TEXTURE_WEIGHT * variant.texture,
                             depth=DEPTH_WEIGHT * variant.depth) if variant.texture or variant.depth else None)
         start = time.perf_counter()
@@ -153,12 +159,52 @@ def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, p
                                                      ray_bounds=cameras.ray_bounds),
                             checkpoint=ctx.cache.resume_path(stage, key),
                             progress=f"G_s -> G_t {style}, {variant.name}" if progress else None)
-        return {"G": g_t.state_dict(), "log": log, "seconds": time.perf_counter() - start}
+        return {"G": g_t.state_dict(), "D": d.state_dict(), "log": log, "seconds": time.perf_counter() - start}
 
     art = ctx.cache.get_or_build(stage, key, build, stages=(stage,))
     g_t = ctx.build(stage, lambda: TriPlaneGenerator(config=cfg))
     g_t.load_state_dict(art["G"])
     return g_t.eval().requires_grad_(False), art
+
+
+def deform(ctx, generator_t: TriPlaneGenerator, adapted_art: dict, style_set: StyleSet, *, cameras: Cameras,
+           style: str, progress: bool = True) -> tuple[DeformedGenerator, dict]:
+    """G_t with a TPS of its front plane (Sec. 3.4), trained after G_t with G_t frozen: the TPS net
+    and the adaptation's D (``adapted_art["D"]``, unconditional) train adversarially on
+    ``style_set`` at ``cameras``, the G loss plus :data:`BENDING_WEIGHT` R(T_2); a cached artefact.
+    Steps: ``avatar3d.tps_steps``, else the adaptation's. Returns the deformed G (frozen) and the
+    artefact (TPS weights, log, seconds)."""
+    tr, av, cfg = ctx.profile.transfer, ctx.profile.avatar3d, generator_config(ctx)
+    steps = av.tps_steps or av.steps or tr.steps
+    key = {"G_t": _digest(*generator_t.state_dict().values()), "D_t": _digest(*adapted_art["D"].values()),
+           "transfer": settings_key(tr), "steps": steps, "style": style, "grid": av.tps_grid,
+           "max_offset": av.tps_max_offset, "set": _digest(style_set.images), "cameras": _digest(cameras.fakes),
+           "ray_bounds": list(cameras.ray_bounds), "bending": BENDING_WEIGHT, "code": module_version(__name__)}
+    stage = f"avatar3d-{style}-tps"
+
+    def make() -> TPSNet:
+        return TPSNet(channels=cfg.plane_channels, w_dim=cfg.w_dim, resolution=cfg.plane_resolution,
+                      grid=av.tps_grid, max_offset=av.tps_max_offset)
+
+    def build() -> dict:
+        _, d, _ = build_networks(ctx, cfg, stage=stage)
+        d.load_state_dict(adapted_art["D"])
+        g = DeformedGenerator(generator=generator_t, tps=ctx.build(stage, make).requires_grad_(True))
+        start = time.perf_counter()
+        g_ema, log = train_3d(g, d, style_set.images, torch.zeros(len(style_set.images), 25), seed=ctx.seed,
+                              fake_labels=cameras.fakes,
+                              regulariser=lambda fake, ws: BENDING_WEIGHT * g.bending(ws).mean(),
+                              settings=Train3DSettings(steps=steps, batch=tr.batch, lr=tr.lr, r1_gamma=tr.r1_gamma,
+                                                       keep_best=False, bf16=ctx.bf16, d_conditioned=False,
+                                                       density_every=0, ray_bounds=cameras.ray_bounds),
+                              checkpoint=ctx.cache.resume_path(stage, key),
+                              progress=f"TPS of G_t's front plane, {style}" if progress else None)
+        return {"tps": g_ema.tps.state_dict(), "log": log, "seconds": time.perf_counter() - start}
+
+    art = ctx.cache.get_or_build(stage, key, build, stages=(stage,))
+    tps = ctx.build(stage, make)
+    tps.load_state_dict(art["tps"])
+    return DeformedGenerator(generator=generator_t, tps=tps).eval().requires_grad_(False), art
 
 
 @torch.no_grad()
