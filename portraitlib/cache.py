@@ -73,6 +73,12 @@ def safe_torch_load(path: Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def plain_config(config: dict) -> dict:
+    """``config`` as the JSON its key is made of: plain dicts, lists, strings and numbers (an enum
+    becomes its value), so a stored artefact loads without any of the study's own classes."""
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
+
+
 def config_key(config: dict) -> str:
     """A stable 16-hex-digit key of a JSON-able config."""
     text = json.dumps(config, sort_keys=True, default=str)
@@ -114,7 +120,7 @@ class ArtifactCache:
 
     def save(self, name: str, config: dict, artefact: dict) -> Path:
         path = self.path(name, config)
-        atomic_torch_save({"config": config, **artefact}, path)
+        atomic_torch_save({"config": plain_config(config), **artefact}, path)
         return path
 
     def folder(self, name: str, config: dict, build: Callable[[Path], None]) -> Path:

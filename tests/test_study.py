@@ -69,6 +69,18 @@ def test_cache_builds_once_and_roundtrips(tmp_path):
     assert not list(tmp_path.rglob("*.tmp")), "atomic write left a temporary file"
 
 
+def test_an_artefact_whose_key_holds_an_enum_loads_back_safely(tmp_path):
+    from portraitlib.avatar3d.transfer import CameraSource
+
+    config = {"cameras": CameraSource.ALIGNED, "bounds": (2.25, 3.3)}
+    cache = ArtifactCache(profile="smoke", seed=0, root=tmp_path)
+    cache.get_or_build("toy", config, lambda: {"weights": torch.ones(2)})
+    loaded = ArtifactCache(profile="smoke", seed=0, root=tmp_path).get_or_build(
+        "toy", config, lambda: pytest.fail("a stored artefact was built again"))
+    assert loaded["config"] == {"cameras": "aligned", "bounds": [2.25, 3.3]} and torch.equal(loaded["weights"], torch.ones(2))
+    assert cache.path("toy", config) == cache.path("toy", {"cameras": "aligned", "bounds": [2.25, 3.3]})
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
