@@ -40,6 +40,14 @@ def _alignment(alignment: dict) -> tuple[str, bool | None, str]:
             all(closer.values()) if rows else None, text)
 
 
+def _paired(claims: dict) -> tuple[stats.Verdict | None, str]:
+    """The verdict of every recorded paired comparison together, and each one listed with its interval."""
+    verdict = stats.every(stats.Verdict(c["verdict"]) for c in claims.values()) if claims else None
+    listed = "; ".join(f"{name}: {stats.Verdict(c['verdict']).value} ({c['mean']:+.4f} [{c['low']:+.4f}, "
+                       f"{c['high']:+.4f}])" for name, c in claims.items())
+    return verdict, listed
+
+
 CAMERA_CLAIMS = ("camera", "conditioned D")
 """Words that put a recorded adaptation comparison under the camera claim, not the regularisers'."""
 
@@ -58,9 +66,7 @@ def _adaptation(values: dict, *, small: bool) -> list[tuple[str, stats.Verdict |
                            "fine-tuning loses", False),
                           ("3DAvatarGAN (seed 002), Sec. 3.1-3.2: aligned cameras and an unconditional D", True)):
         mine = {n: c for n, c in claims.items() if any(w in n for w in CAMERA_CLAIMS) == camera}
-        verdict = stats.every(stats.Verdict(c["verdict"]) for c in mine.values()) if mine else None
-        listed = "; ".join(f"{name}: {stats.Verdict(c['verdict']).value} ({c['mean']:+.4f} [{c['low']:+.4f}, "
-                           f"{c['high']:+.4f}])" for name, c in mine.items())
+        verdict, listed = _paired(mine)
         text = ((f"G_s adapted to each style's 2D set (the world's renders through a shifted camera) with the "
                  f"unconditional dual D, R(Delta s) and R(D) at the aligned camera; scored on held-out identities "
                  f"at the set's cameras against the true stylized heads: {table}. " if not camera else
@@ -71,16 +77,14 @@ def _adaptation(values: dict, *, small: bool) -> list[tuple[str, stats.Verdict |
 
 
 def _tps(tps: dict, *, small: bool) -> tuple[str, stats.Verdict | None, str]:
-    claims = tps.get("claims", {})
-    verdict = stats.every(stats.Verdict(c["verdict"]) for c in claims.values()) if claims else None
+    verdict, listed = _paired(tps.get("claims", {}))
+
     def mesh(row: dict) -> str:
         return "-" if row.get("landmark_error") is None else f"{row['landmark_error']:.4f}"
 
     rows = "; ".join(f"{style}: LPIPS {r['3DAvatarGAN']['lpips_vgg_to_truth']:.3f} -> {r['+ TPS']['lpips_vgg_to_truth']:.3f}, "
                      f"face-mesh error {mesh(r['3DAvatarGAN'])} -> {mesh(r['+ TPS'])}"
                      for style, r in tps.get("per_style", {}).items())
-    listed = "; ".join(f"{name}: {stats.Verdict(c['verdict']).value} ({c['mean']:+.4f} [{c['low']:+.4f}, "
-                       f"{c['high']:+.4f}])" for name, c in claims.items())
     text = ("A TPS of G_t's front plane (K x K control points predicted from the plane and w, trained after G_t "
             "with G_t frozen, adversarially on the 2D set, plus the spline's bending energy) against G_t alone, on "
             f"held-out identities at the set's cameras (the method's G_t -> with TPS): {rows or 'none recorded'}. "
