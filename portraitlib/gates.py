@@ -31,6 +31,8 @@ class Stage(str, Enum):
     """Notebook 09: the fine-tuned I2T's renders of held-out identities at held-out cameras, one look per style."""
     AVATAR_VIEWS = "3DAvatarGAN: G_t views of held-out identities"
     """Notebook 10: the adapted G_t's renders of held-out identities at the 2D set's cameras, one look per style."""
+    MMFS_ONE_SHOT = "MMFS: one-shot stylizations of held-out photos"
+    """Notebook 11: the decoder fine-tuned to one reference of each look (the held-out style too), on held-out photos."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ GATES: dict[Stage, tuple[Gate, ...]] = {
     Stage.FREESTYLE_SET: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
     Stage.FREESTYLE_I2T: (Gate("face_detection", 0.90), Gate("look_accuracy", 0.90)),
     Stage.AVATAR_VIEWS: LOOK_STAGE_GATES,
+    Stage.MMFS_ONE_SHOT: LOOK_STAGE_GATES,
 }
 """The gates of issue #26 (held-out identities), unchanged since #19; free-style 3D's of issue #27;
-3DAvatarGAN's of issue #28."""
+3DAvatarGAN's of issue #28; MMFS's (issue #29 names none) the stylized photos' bar of the others."""
 
 
 @dataclass(frozen=True)

@@ -96,14 +96,15 @@ def look_accuracy(images: torch.Tensor, look: str, classifier: LookClassifier) -
     return (classifier.predict(images) == classifier.looks.index(look)).float().mean().item()
 
 
-def study_look_classifier(*, cache, config, seed: int, device: torch.device | str = "cpu"
-                          ) -> tuple[LookClassifier, dict]:
-    """The study's look classifier (trained on the pose regressor's renders of the real look and
-    every style of ``config``), cached; returns it and ``curve``, ``looks``, the held-out
-    ``confusion`` (new identities, FFHQ-like poses) and ``held_out_accuracy`` per look."""
+def study_look_classifier(*, cache, config, seed: int, device: torch.device | str = "cpu",
+                          extra_looks: tuple[str, ...] = ()) -> tuple[LookClassifier, dict]:
+    """The study's look classifier (trained on the pose regressor's renders of the real look,
+    every style of ``config`` and ``extra_looks``, e.g. a held-out style MMFS is tested on), cached;
+    returns it and ``curve``, ``looks``, the held-out ``confusion`` (new identities, FFHQ-like
+    poses) and ``held_out_accuracy`` per look."""
     from portraitlib.world.datasets import cached_pose_set
 
-    looks = ("real", *config.styles)
+    looks = ("real", *config.styles, *extra_looks)
 
     def look_index(n_per_look: int) -> torch.Tensor:
         return torch.arange(len(looks), device="cpu").repeat_interleave(n_per_look)
@@ -120,8 +121,9 @@ def study_look_classifier(*, cache, config, seed: int, device: torch.device | st
         table = confusion(model, test.images.to(device), look_index(n_test))
         return {"state_dict": model.state_dict(), "curve": torch.tensor(curve, device="cpu"), "confusion": table}
 
-    stored = cache.get_or_build("look-classifier", {"world": dataclasses.asdict(config),
-                                                    "code": module_version(__name__)}, build)
+    key = {"world": dataclasses.asdict(config), "code": module_version(__name__)}
+    stored = cache.get_or_build("look-classifier", key | ({"extra_looks": list(extra_looks)} if extra_looks else {}),
+                                build)
     with torch.device("cpu"):
         model = LookClassifier(looks=looks)
     model.load_state_dict(stored["state_dict"])

@@ -13,6 +13,7 @@ from portraitlib.device import DEVICE_CHOICES
 from portraitlib.errors import ProfileError
 from portraitlib.avatar3d.config import Avatar3DConfig
 from portraitlib.freestyle3d.config import FreeStyleConfig
+from portraitlib.mmfs.config import MMFSConfig
 from portraitlib.world.config import STYLES, WorldConfig
 
 
@@ -366,6 +367,8 @@ class Profile:
     """Free-style fast 3D portraits (seed 001): Alg. 1 and its editor (notebook 09)."""
     avatar3d: Avatar3DConfig = field(default_factory=Avatar3DConfig)
     """3DAvatarGAN (seed 002): the tri-plane analysis, the camera alignment and the adaptation runs (notebook 10)."""
+    mmfs: MMFSConfig = field(default_factory=MMFSConfig)
+    """MMFS (seed 004): the encoder-decoder over S, the CLIP mapping, one- and zero-shot (notebook 11)."""
 
     def __post_init__(self):
         if self.device.split(":", 1)[0] not in DEVICE_CHOICES:

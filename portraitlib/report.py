@@ -20,12 +20,13 @@ from portraitlib.avatar3d.claims import report_claims as avatar_claims
 from portraitlib.stats import Verdict
 from portraitlib.evaluation import PAPER_TABLE2
 from portraitlib.freestyle3d.claims import report_claims as freestyle_claims
+from portraitlib.mmfs.claims import report_claims as mmfs_claims
 from portraitlib.paths import reports_dir
 from portraitlib.profile_loading import load_profile
 
 NOTEBOOKS = ("00_world", "01_style_prior", "02_eg3d_prior", "03_transfer_learning", "04_encoder",
              "05_guided_transfer", "06_stylize_and_explore", "07_evaluation", "08_ablations", "09_free_style_3d",
-             "10_3davatargan")
+             "10_3davatargan", "11_mmfs")
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable here"
 INCONCLUSIVE = "inconclusive"
 BY_INTERVALS = {Verdict.HOLDS: REPRODUCED, Verdict.FAILS: NOT_REPRODUCED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
@@ -198,7 +199,8 @@ def claims(results: dict[str, dict], profile: str) -> list[tuple[str, str, str]]
                      "comparison with L_guide (Table 3) is the paper's claim and is reported above.")
         out.append(("Pose accuracy: the most accurate labels give the lowest stylization error", verdict, text))
 
-    neighbours = (("09_free_style_3d", freestyle_claims), ("10_3davatargan", functools.partial(avatar_claims, small=small)))
+    neighbours = (("09_free_style_3d", freestyle_claims),
+                  ("10_3davatargan", functools.partial(avatar_claims, small=small)), ("11_mmfs", mmfs_claims))
     for name, neighbour_claims in neighbours:
         if name in v:
             out += [(title, BY_INTERVALS[verdict] if isinstance(verdict, Verdict) else _verdict(verdict), text)

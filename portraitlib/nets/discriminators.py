@@ -127,12 +127,18 @@ class Discriminator(nn.Module):
         self.b4 = DiscriminatorEpilogue(in_channels=ch[4], cmap_dim=cmap_dim, mbstd_group_size=mbstd_group_size,
                                         mbstd_num_channels=mbstd_num_channels, conv_clamp=conv_clamp)
 
-    def _logits(self, img: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = None
+    def block_features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of blocks b{R} .. b8, (N, C_r, r / 2, r / 2) each: D's features of ``img``
+        (JoJoGAN's and MMFS's perceptual loss compares them)."""
+        x, out = None, []
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img)
+            out.append(x)
+        return out
+
+    def _logits(self, img: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
-        return self.b4(x, cmap)
+        return self.b4(self.block_features(img)[-1], cmap)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, *, blur_sigma: float = 0) -> torch.Tensor:
         if blur_sigma > 0:

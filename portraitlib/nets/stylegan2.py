@@ -131,17 +131,31 @@ class SynthesisNetwork(nn.Module):
             self.direct = FullyConnectedLayer(w_dim, channels * direct_resolution ** 2)
             nn.init.zeros_(self.direct.weight)
 
-    def forward(self, ws: torch.Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None):
+    def ws_before(self, resolution: int) -> int:
+        """How many of the ws the blocks up to ``resolution`` consume as their own (their convs):
+        the blocks above it read the ws from this index on (each block's convs and torgb, the torgb
+        sharing its index with the next block's first conv)."""
+        if resolution not in self.block_resolutions:
+            raise ValueError(f"{resolution} is not a block resolution {self.block_resolutions}")
+        return sum(getattr(self, f"b{res}").num_conv for res in self.block_resolutions if res <= resolution)
+
+    def features(self, ws: torch.Tensor, *, until: int, noise_mode: str = "const",
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blocks b4..b{until}: ws (N, num_ws, w_dim) -> their features x (N, C, until, until)
+        (with the direct path when it sits at ``until`` or below) and skip image (N, 3, until, until)."""
         x = img = None
         w_idx = 0
-        for res in self.block_resolutions:
+        for res in (r for r in self.block_resolutions if r <= until):
             block = getattr(self, f"b{res}")
             x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + block.num_torgb],
                            noise_mode=noise_mode, generator=generator)
             w_idx += block.num_conv
             if res == self.direct_resolution:
                 x = x + self.direct(ws.mean(1)).view(x.shape)
-        return img
+        return x, img
+
+    def forward(self, ws: torch.Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None):
+        return self.features(ws, until=self.img_resolution, noise_mode=noise_mode, generator=generator)[1]
 
 
 class StyleGAN2Generator(nn.Module):

@@ -65,13 +65,15 @@ class GANSettings:
 
 
 class GANCore:
-    """The shared state of one GAN training run; see the module docstring."""
+    """The shared state of one GAN training run; see the module docstring. Adam's ``betas`` are
+    StyleGAN2's (0, 0.99) unless a method gives its own; D's are raised to the lazy-R1 ratio."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, seed: int, lr: float, r1_every: int,
                  batch: int, ema_half_life: float, log_keys: tuple[str, ...],
                  evaluate: Callable[[nn.Module], float] | None = None, eval_every: int = 0, select_from: int = 0,
                  checkpoint: Path | None = None, checkpoint_every: int = 100,
-                 generator_params: Iterable[nn.Parameter] | None = None, bf16: bool = False):
+                 generator_params: Iterable[nn.Parameter] | None = None, bf16: bool = False,
+                 betas: tuple[float, float] = (0.0, 0.99)):
         self.generator, self.discriminator = generator, discriminator
         self.device = device_of(generator)
         self.bf16 = bf16 and self.device.type == "cuda"
@@ -79,9 +81,10 @@ class GANCore:
         torch.manual_seed(seed)
         self.g_ema = copy.deepcopy(generator).eval().requires_grad_(False)
         params = list(generator.parameters()) if generator_params is None else list(generator_params)
-        self.opt_g = torch.optim.Adam(params, lr=lr, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_g = torch.optim.Adam(params, lr=lr, betas=betas, eps=1e-8)
         ratio = r1_every / (r1_every + 1)
-        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr * ratio,
+                                      betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8)
         self.ema_beta = 0.5 ** (batch / max(ema_half_life, 1e-8))
         self.evaluate, self.eval_every, self.checkpoint_every = evaluate, eval_every, checkpoint_every
         self.select_from = select_from
