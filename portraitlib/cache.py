@@ -85,6 +85,15 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """A 16-hex-digit digest of tensors' values (as float32 on the CPU), for a cache key that must
+    change with a network's weights or a data set, e.g. ``tensor_digest(*net.state_dict().values())``."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class MissingArtefactError(FileNotFoundError):
     """A read-only cache was asked for an artefact that has not been built yet."""
 

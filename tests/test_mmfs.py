@@ -116,7 +116,7 @@ def test_held_out_style_is_a_look_of_its_own_outside_the_training_styles():
 
 
 def test_encoder_trains_on_channels_last_photos():
-    """The world's loaded photos are channels-last; a strided 1x1 shortcut's backward aborted on them."""
+    """The world's loaded photos are channels-last; a strided 1x1 conv's backward aborts on such activations."""
     from portraitlib.mmfs.model import FeatureEncoder
     with seeded_build(0, "test-encoder"):
         encoder = FeatureEncoder(img_resolution=32, resolution=8, channels=16, width=4)
@@ -157,3 +157,10 @@ def test_guided_fine_tuning_moves_the_decoder_only_and_logs_each_term():
     assert any(not torch.equal(a, b) for a, b in zip(net.decoder.parameters(), tuned.decoder.parameters()))
     assert set(log) == {"loss", "structure", "direction", "projection"} and len(log["loss"]) == 12
     assert all(v == 0 for v in log["projection"])  # a text prompt has no reference tokens
+
+
+def test_tensor_digest_follows_the_values_only():
+    from portraitlib.cache import tensor_digest
+    a = torch.arange(6.0).view(2, 3)
+    assert tensor_digest(a) == tensor_digest(a.double()) == tensor_digest(a.t().contiguous().t())
+    assert tensor_digest(a) != tensor_digest(a + 1e-3) and tensor_digest(a, a) != tensor_digest(a)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from portraitlib.avatar3d.alignment import Camera, StyleSet
 from portraitlib.avatar3d.regularisers import Regularisers
 from portraitlib.avatar3d.tps import DeformedGenerator, TPSNet
+from portraitlib.cache import tensor_digest
 from portraitlib.generator3d import build_networks, generator_config, render
 from portraitlib.nets.discriminators import DualDiscriminator
 from portraitlib.nets.triplane import TriPlaneGenerator
@@ -115,13 +115,6 @@ def camera_sources(style_set: StyleSet, *, aligned: Camera, poses: torch.Tensor,
             CameraSource.ESTIMATED: Cameras(by_image, by_image, default.ray_bounds(config))}
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, pretrained_art: dict,
           style_set: StyleSet, variant: Variant, *, cameras: Cameras, style: str,
           progress: bool = True) -> tuple[TriPlaneGenerator, dict]:
@@ -136,8 +129,8 @@ def adapt(ctx, generator: TriPlaneGenerator, discriminator: DualDiscriminator, p
         raise ValueError(f"the style set is {style_set.images.shape[-1]} px but G renders {cfg.img_resolution} px")
     key = {"pretrained": pretrained_art["config"], "transfer": settings_key(tr), "steps": steps, "style": style,
            "freeze_plane_head": ctx.profile.avatar3d.freeze_plane_head,
-           "variant": dataclasses.asdict(variant), "set": _digest(style_set.images),
-           "cameras": _digest(cameras.fakes) + ("" if cameras.reals is None else _digest(cameras.reals)),
+           "variant": dataclasses.asdict(variant), "set": tensor_digest(style_set.images),
+           "cameras": tensor_digest(cameras.fakes) + ("" if cameras.reals is None else tensor_digest(cameras.reals)),
            "ray_bounds": list(cameras.ray_bounds), "regularisers": [TEXTURE_WEIGHT, DEPTH_WEIGHT],
            "code": module_version(__name__)}
     stage = f"avatar3d-{style}-{variant.cameras.value}"
@@ -176,9 +169,10 @@ def deform(ctx, generator_t: TriPlaneGenerator, adapted_art: dict, style_set: St
     artefact (TPS weights, log, seconds)."""
     tr, av, cfg = ctx.profile.transfer, ctx.profile.avatar3d, generator_config(ctx)
     steps = av.tps_steps or av.steps or tr.steps
-    key = {"G_t": _digest(*generator_t.state_dict().values()), "D_t": _digest(*adapted_art["D"].values()),
+    key = {"G_t": tensor_digest(*generator_t.state_dict().values()), "D_t": tensor_digest(*adapted_art["D"].values()),
            "transfer": settings_key(tr), "steps": steps, "style": style, "grid": av.tps_grid,
-           "max_offset": av.tps_max_offset, "set": _digest(style_set.images), "cameras": _digest(cameras.fakes),
+           "max_offset": av.tps_max_offset, "set": tensor_digest(style_set.images),
+           "cameras": tensor_digest(cameras.fakes),
            "ray_bounds": list(cameras.ray_bounds), "bending": BENDING_WEIGHT, "code": module_version(__name__)}
     stage = f"avatar3d-{style}-tps"
 

@@ -13,7 +13,7 @@ from portraitlib.mmfs.model import MMFS
 
 def random_codes(net: MMFS, n: int, *, seed: int) -> torch.Tensor:
     """D's codes (n, num_ws, w_dim) of n style noises z ~ N(0, I) drawn from ``seed``."""
-    z = torch.randn(n, net.z_dim, generator=torch.Generator(device="cpu").manual_seed(seed))
+    z = torch.randn(n, net.z_dim, generator=torch.Generator(device="cpu").manual_seed(seed), device="cpu")
     return net.styles(z.to(next(net.parameters()).device))
 
 

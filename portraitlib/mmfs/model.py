@@ -20,9 +20,8 @@ from portraitlib.nets.stylegan2 import StyleGAN2Generator
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions (LeakyReLU 0.2) beside a 1x1 shortcut; ``down`` halves the side (the
-    shortcut average-pools first: a strided 1x1 convolution's backward on a channels-last input,
-    as the world's loaded photos are, aborts torch 2.14's CPU kernels)."""
+    """Two 3x3 convolutions (LeakyReLU 0.2) beside a 1x1 shortcut; ``down`` halves the side (both
+    strided: an average-pooled shortcut learnt slower and spiked in a Stage I probe)."""
 
     def __init__(self, in_channels: int, out_channels: int, *, down: bool):
         super().__init__()
@@ -30,7 +29,7 @@ class ResidualBlock(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(out_channels, out_channels, 3, padding=1))
-        self.skip = nn.Sequential(*([nn.AvgPool2d(2)] if down else []), nn.Conv2d(in_channels, out_channels, 1))
+        self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=stride)
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +56,9 @@ class FeatureEncoder(nn.Module):
         self.to_image = nn.Conv2d(ch, 3, 1)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(images)
+        # contiguous: a strided 1x1 conv's backward on channels-last activations (the world's loaded
+        # photos are channels-last) aborts torch 2.14's CPU kernels
+        h = self.body(images.contiguous())
         return self.to_features(h), self.to_image(h)
 
 

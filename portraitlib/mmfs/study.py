@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from dataclasses import dataclass
 
 import torch
 
 from portraitlib import cameras, metrics
+from portraitlib.cache import tensor_digest
 from portraitlib.mmfs.config import MMFSConfig
 from portraitlib.mmfs.losses import SelfSimilarity
 from portraitlib.mmfs.mapping import CLIPMapping
@@ -49,13 +49,6 @@ def _fields(config: MMFSConfig, names: tuple[str, ...]) -> dict:
     return {name: getattr(config, name) for name in names}
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def style_set(ctx, *, styles: tuple[str, ...] | None = None, n: int | None = None) -> torch.Tensor:
     """Stage II's real images (the paper's AAHQ): ``n`` (``mmfs.style_images``) renders of each of
     ``styles`` (the profile's), each of an identity of its own at an FFHQ-like pose; (S * n, 3, R, R)
@@ -88,7 +81,8 @@ class HeldOutKID:
 
     def __init__(self, *, features, photos: torch.Tensor, truth: torch.Tensor, z_dim: int, seed: int):
         self.features, self.photos, self.seed = features, photos, seed
-        self.z = torch.randn(len(photos), z_dim, generator=torch.Generator(device="cpu").manual_seed(seed))
+        self.z = torch.randn(len(photos), z_dim, generator=torch.Generator(device="cpu").manual_seed(seed),
+                             device="cpu")
         self.reference = features.features(truth)
 
     @torch.no_grad()
@@ -105,8 +99,9 @@ def network(ctx, data: StudyImages, nets: LossNets, source: StyleGAN2Generator, 
     ``styled``, Eqs. 2-5; :class:`HeldOutKID` picks the EMA weights). Returns both nets (frozen)
     and the artefact (weights, Stage II's D, curves, seconds, the structure network's name)."""
     cfg = ctx.profile.mmfs
-    key = {"S": _digest(*source.state_dict().values()), "mmfs": _fields(cfg, NETWORK_FIELDS), "styled": _digest(styled),
-           "photos": _digest(data.real_train[:64]), "structure": nets.kid_features.name,
+    key = {"S": tensor_digest(*source.state_dict().values()), "mmfs": _fields(cfg, NETWORK_FIELDS),
+           "styled": tensor_digest(styled),
+           "photos": tensor_digest(data.real_train[:64]), "structure": nets.kid_features.name,
            "code": module_version(__name__)}
 
     def make() -> MMFS:
@@ -147,10 +142,10 @@ def clip_mapping(ctx, net: MMFS, network_art: dict, clip, data: StudyImages, *, 
     """M (Eq. 6) trained on the photos' random stylizations by ``net`` (Stage II's), with Stage
     II's D as the perceptual network; cached. Returns M (frozen) and its artefact."""
     cfg = ctx.profile.mmfs
-    key = {"net": _digest(*net.state_dict().values()), "mmfs": _fields(cfg, MAPPING_FIELDS), "clip": clip.weights,
+    key = {"net": tensor_digest(*net.state_dict().values()), "mmfs": _fields(cfg, MAPPING_FIELDS), "clip": clip.weights,
            "clip_name": clip.name, "code": module_version(__name__)}
     with torch.no_grad():
-        z = torch.randn(4096, net.z_dim, generator=torch.Generator(device="cpu").manual_seed(ctx.seed))
+        z = torch.randn(4096, net.z_dim, generator=torch.Generator(device="cpu").manual_seed(ctx.seed), device="cpu")
         w_avg = net.styles(z.to(ctx.device)).mean(0)
     dim = clip.encode_texts([ANCHOR_TEXT]).shape[-1]
 
@@ -194,8 +189,9 @@ def guided(ctx, net: MMFS, mapping: CLIPMapping, clip, nets: LossNets, data: Stu
     (default the profile's ``mmfs``; an ablation changes a weight), cached. Returns the net (frozen),
     its codes c_w+ (1, num_ws, w_dim) and the artefact (weights, curves, seconds)."""
     cfg = ctx.profile.mmfs if config is None else config
-    key = {"net": _digest(*net.state_dict().values()), "M": _digest(*mapping.state_dict().values()),
-           "prompt": prompt.text if prompt.text is not None else _digest(prompt.image), "mmfs": _fields(cfg, GUIDED_FIELDS),
+    key = {"net": tensor_digest(*net.state_dict().values()), "M": tensor_digest(*mapping.state_dict().values()),
+           "prompt": prompt.text if prompt.text is not None else tensor_digest(prompt.image),
+           "mmfs": _fields(cfg, GUIDED_FIELDS),
            "clip": clip.weights, "structure": nets.kid_features.name, "code": module_version(__name__)}
     stage = f"mmfs-guided-{prompt.name}"
     guide = (Guide.text(clip, prompt.text, anchor=ANCHOR_TEXT) if prompt.text is not None else
